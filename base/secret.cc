@@ -83,4 +83,59 @@ Expected<SecretBytes> ReadSecretFile(const std::string& path, size_t max_bytes) 
   return secret;
 }
 
+namespace {
+
+std::string DirName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+Status WriteAllFd(int fd, std::span<const std::byte> data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(Code::kIo, "write failed");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status WriteSecretFile(const std::string& path, std::span<const std::byte> secret, bool overwrite) {
+  std::string dir = DirName(path);
+  // An unnamed file in the target directory: it has no name until it is complete.
+  UniqueFd fd(open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoStatus(Code::kIo, "cannot create a file in '" + dir + "'");
+  if (fchmod(fd.get(), 0600) != 0) return ErrnoStatus(Code::kIo, "cannot chmod new key file");
+  GMEM_RETURN_IF_ERROR(WriteAllFd(fd.get(), secret).WithContext("'" + path + "'"));
+  if (fsync(fd.get()) != 0) return ErrnoStatus(Code::kIo, "cannot fsync '" + path + "'");
+  std::string proc = "/proc/self/fd/" + std::to_string(fd.get());
+  if (!overwrite) {
+    if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, path.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      if (errno == EEXIST) return Status(Code::kIo, "'" + path + "' already exists (use --force to replace it)");
+      return ErrnoStatus(Code::kIo, "cannot create '" + path + "'");
+    }
+  } else {
+    // Link under a temporary name, then rename over the old file atomically.
+    std::string tmp = path + ".tmp-" + std::to_string(getpid());
+    if (linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, tmp.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      return ErrnoStatus(Code::kIo, "cannot create '" + tmp + "'");
+    }
+    if (rename(tmp.c_str(), path.c_str()) != 0) {
+      Status st = ErrnoStatus(Code::kIo, "cannot replace '" + path + "'");
+      unlink(tmp.c_str());
+      return st;
+    }
+  }
+  UniqueFd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.valid()) fsync(dfd.get());
+  return Status::Ok();
+}
+
 }  // namespace gmem

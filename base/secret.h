@@ -46,4 +46,9 @@ void SecureWipe(void* p, size_t n);
 Expected<SecretBytes> ReadSecretFile(const std::string& path, size_t max_bytes);
 Expected<SecretBytes> ReadSecretFd(int fd, size_t max_bytes);
 
+// Writes a secret to a new file with mode 0600: created under a temporary name in the same
+// directory, fsynced, then linked into place (so a crash never leaves a partial key file).
+// Refuses to replace an existing file unless `overwrite`.
+Status WriteSecretFile(const std::string& path, std::span<const std::byte> secret, bool overwrite);
+
 }  // namespace gmem

@@ -1,0 +1,73 @@
+#pragma once
+// ImageWriter: encodes one channel of a stream (FORMAT.md §1) into a ByteSink — the header,
+// then records in the order the caller writes them, each sealed, then END with the channel's
+// totals and digest. Enforces the grammar: LAYOUT first on channel 0 (and only there), nothing
+// after END. After any failure the writer refuses further writes.
+// Thread-safety: one writer per channel, used from one thread.
+
+#include <cstdint>
+#include <memory>
+
+#include "base/io.h"
+#include "format/crypto.h"
+#include "format/page_batch.h"
+#include "format/record_seal.h"
+#include "format/records.h"
+#include "format/stream_keys.h"
+
+namespace gmem::format {
+
+struct WriterOptions {
+  uint16_t channel = 0;
+  int zstd_level = 1;
+};
+
+class ImageWriter {
+ public:
+  // REQUIRES: `sink` outlives the writer. Writes nothing until Begin().
+  static Expected<ImageWriter> Create(ByteSink& sink, std::shared_ptr<const StreamKeys> keys,
+                                      const WriterOptions& options);
+  ImageWriter(ImageWriter&&) noexcept;
+  ImageWriter& operator=(ImageWriter&&) noexcept;
+  ~ImageWriter();
+
+  // Writes the header. On channels other than 0, `layout` tells which regions exist.
+  Status Begin(const LayoutRecord* layout = nullptr);
+  Status WriteLayout(const LayoutRecord& layout);
+  Status WriteAttrs(const AttrsRecord& record);
+  Status WritePages(const PageBatchInput& batch);
+  Status WritePrivate(const PrivateRecord& record);
+  Status WritePass(const PassRecord& record);
+  Status WriteState(const StateRecord& record);
+  // Writes END; the writer is then done.
+  Expected<EndRecord> Finish();
+
+  uint64_t bytes_written() const { return bytes_written_; }
+  uint64_t records_written() const { return sequence_; }
+
+ private:
+  ImageWriter(ByteSink& sink, std::shared_ptr<const StreamKeys> keys, const WriterOptions& options,
+              RecordSealer sealer, PageBatchEncoder encoder, Sha256Stream digest);
+  Status CheckWritable(RecordType type) const;
+  Expected<const Region*> RegionFor(uint32_t id) const;
+  Status Emit(RecordType type, ByteSpan public_part, MutableByteSpan sealed);
+
+  enum class Phase { kNew, kOpen, kDone, kFailed };
+
+  ByteSink* sink_;
+  std::shared_ptr<const StreamKeys> keys_;
+  WriterOptions options_;
+  RecordSealer sealer_;
+  PageBatchEncoder encoder_;
+  Sha256Stream digest_;
+  Phase phase_ = Phase::kNew;
+  bool have_layout_ = false;
+  LayoutRecord layout_;
+  uint64_t sequence_ = 0;
+  uint64_t bytes_written_ = 0;
+  EndRecord totals_;
+  Bytes public_;
+  Bytes sealed_;
+};
+
+}  // namespace gmem::format

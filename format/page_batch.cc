@@ -1,0 +1,239 @@
+#include "format/page_batch.h"
+
+#include <zstd.h>
+
+#include <cstring>
+#include <string>
+
+namespace gmem::format {
+namespace {
+
+std::string Num(uint64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+Status ValidatePageRuns(const std::vector<PageRun>& runs, const Region& region, Code code,
+                        uint32_t& data_pages, uint32_t& zero_pages) {
+  if (runs.empty() || runs.size() > kMaxPageRuns) {
+    return Status(code, "PAGES run_count " + Num(runs.size()) + " is outside 1.." + Num(kMaxPageRuns));
+  }
+  uint64_t data = 0;
+  uint64_t zero = 0;
+  uint64_t next = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const PageRun& run = runs[i];
+    std::string which = "page run " + Num(i);
+    if (run.kind != RunKind::kData && run.kind != RunKind::kZero) {
+      return Status(code, which + " has unknown kind " + Num(static_cast<uint8_t>(run.kind)));
+    }
+    if (run.npages == 0) return Status(code, which + " is empty");
+    if (i > 0 && run.first_page < next) return Status(code, which + " is out of order or overlaps");
+    if (run.first_page > region.npages() || run.npages > region.npages() - run.first_page) {
+      return Status(code, which + " lies outside region " + Num(region.id));
+    }
+    next = run.first_page + run.npages;
+    (run.kind == RunKind::kData ? data : zero) += run.npages;
+  }
+  if (data * region.page_size > kMaxBatchDataBytes) {
+    return Status(code, "PAGES carries " + Num(data) + " data pages, more than 16 MiB");
+  }
+  if (zero > UINT32_MAX) return Status(code, "PAGES declares more than 2^32-1 zero pages");
+  data_pages = static_cast<uint32_t>(data);
+  zero_pages = static_cast<uint32_t>(zero);
+  return Status::Ok();
+}
+
+// ---- Encoder ----
+
+void PageBatchEncoder::CCtxDeleter::operator()(ZSTD_CCtx_s* ctx) const { ZSTD_freeCCtx(ctx); }
+
+PageBatchEncoder::PageBatchEncoder(Compression compression,
+                                   std::unique_ptr<ZSTD_CCtx_s, CCtxDeleter> cctx)
+    : compression_(compression), cctx_(std::move(cctx)) {}
+PageBatchEncoder::PageBatchEncoder(PageBatchEncoder&&) noexcept = default;
+PageBatchEncoder& PageBatchEncoder::operator=(PageBatchEncoder&&) noexcept = default;
+PageBatchEncoder::~PageBatchEncoder() = default;
+
+Expected<PageBatchEncoder> PageBatchEncoder::Create(Compression compression, int level) {
+  if (compression == Compression::kNone) return PageBatchEncoder(compression, nullptr);
+  if (compression != Compression::kZstd) return InvalidArgument("unknown compression");
+  if (level < ZSTD_minCLevel() || level > ZSTD_maxCLevel()) {
+    return InvalidArgument("zstd level " + std::to_string(level) + " is outside " +
+                           std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
+  }
+  std::unique_ptr<ZSTD_CCtx_s, CCtxDeleter> cctx(ZSTD_createCCtx());
+  if (!cctx) return Status(Code::kIo, "out of memory creating a zstd context");
+  size_t rc = ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, level);
+  if (!ZSTD_isError(rc)) rc = ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_contentSizeFlag, 1);
+  if (!ZSTD_isError(rc)) rc = ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 0);
+  if (ZSTD_isError(rc)) return InvalidArgument(std::string("zstd: ") + ZSTD_getErrorName(rc));
+  return PageBatchEncoder(compression, std::move(cctx));
+}
+
+Status PageBatchEncoder::CompressInto(const PageBatchInput& in, uint64_t raw_bytes,
+                                      Bytes& sealed_part, size_t runs_end, bool& used_zstd) {
+  used_zstd = false;
+  // Stream the pages straight from their spans into the output: no gather copy.
+  size_t bound = ZSTD_compressBound(raw_bytes);
+  sealed_part.resize(runs_end + bound);
+  ZSTD_CCtx_reset(cctx_.get(), ZSTD_reset_session_only);
+  size_t rc = ZSTD_CCtx_setPledgedSrcSize(cctx_.get(), raw_bytes);
+  if (ZSTD_isError(rc)) return Status(Code::kIo, std::string("zstd: ") + ZSTD_getErrorName(rc));
+  ZSTD_outBuffer out{sealed_part.data() + runs_end, bound, 0};
+  for (size_t i = 0; i < in.data.size(); ++i) {
+    ZSTD_inBuffer src{in.data[i].data(), in.data[i].size(), 0};
+    ZSTD_EndDirective mode = i + 1 == in.data.size() ? ZSTD_e_end : ZSTD_e_continue;
+    do {
+      rc = ZSTD_compressStream2(cctx_.get(), &out, &src, mode);
+      if (ZSTD_isError(rc)) return Status(Code::kIo, std::string("zstd: ") + ZSTD_getErrorName(rc));
+    } while (src.pos < src.size || (mode == ZSTD_e_end && rc != 0));
+  }
+  if (out.pos < raw_bytes) {
+    sealed_part.resize(runs_end + out.pos);
+    used_zstd = true;
+  }
+  return Status::Ok();
+}
+
+Status PageBatchEncoder::Encode(const PageBatchInput& in, const Region& region, Bytes& public_part,
+                                Bytes& sealed_part) {
+  if (in.region_id != region.id) return InvalidArgument("PAGES region id does not match region");
+  uint32_t data_pages = 0;
+  uint32_t zero_pages = 0;
+  GMEM_RETURN_IF_ERROR(ValidatePageRuns(in.runs, region, Code::kInvalidArgument, data_pages, zero_pages));
+  if (in.data.size() != data_pages) {
+    return InvalidArgument("PAGES has " + Num(in.data.size()) + " data spans for " + Num(data_pages) + " data pages");
+  }
+  for (ByteSpan page : in.data) {
+    if (page.size() != region.page_size) return InvalidArgument("PAGES data span is not one page");
+  }
+  uint64_t raw_bytes = uint64_t{data_pages} * region.page_size;
+
+  sealed_part.clear();
+  ByteWriter s(sealed_part);
+  for (const PageRun& run : in.runs) {
+    s.U64(run.first_page);
+    s.U32(run.npages);
+    s.U8(static_cast<uint8_t>(run.kind));
+    s.Zeros(3);
+  }
+  size_t runs_end = sealed_part.size();
+  bool used_zstd = false;
+  if (compression_ == Compression::kZstd && raw_bytes != 0) {
+    GMEM_RETURN_IF_ERROR(CompressInto(in, raw_bytes, sealed_part, runs_end, used_zstd));
+  }
+  if (!used_zstd) {
+    // SAFETY: each span is exactly page_size bytes (checked above); the buffer is sized to hold
+    // every data page after the runs.
+    sealed_part.resize(runs_end + raw_bytes);
+    std::byte* dst = sealed_part.data() + runs_end;
+    for (ByteSpan page : in.data) {
+      std::memcpy(dst, page.data(), page.size());
+      dst += page.size();
+    }
+  }
+
+  public_part.clear();
+  ByteWriter p(public_part);
+  p.U32(in.region_id);
+  p.U32(region.page_size);
+  p.U64(in.generation);
+  p.U8(static_cast<uint8_t>(used_zstd ? PageEncoding::kZstd : PageEncoding::kRaw));
+  p.Zeros(3);
+  p.U32(static_cast<uint32_t>(in.runs.size()));
+  p.U32(data_pages);
+  p.U32(zero_pages);
+  return Status::Ok();
+}
+
+// ---- Decoder ----
+
+void PageBatchDecoder::DCtxDeleter::operator()(ZSTD_DCtx_s* ctx) const { ZSTD_freeDCtx(ctx); }
+
+PageBatchDecoder::PageBatchDecoder(std::unique_ptr<ZSTD_DCtx_s, DCtxDeleter> dctx)
+    : dctx_(std::move(dctx)) {}
+PageBatchDecoder::PageBatchDecoder(PageBatchDecoder&&) noexcept = default;
+PageBatchDecoder& PageBatchDecoder::operator=(PageBatchDecoder&&) noexcept = default;
+PageBatchDecoder::~PageBatchDecoder() = default;
+
+Expected<PageBatchDecoder> PageBatchDecoder::Create() {
+  std::unique_ptr<ZSTD_DCtx_s, DCtxDeleter> dctx(ZSTD_createDCtx());
+  if (!dctx) return Status(Code::kIo, "out of memory creating a zstd context");
+  return PageBatchDecoder(std::move(dctx));
+}
+
+Status PageBatchDecoder::Decode(ByteSpan public_part, ByteSpan sealed_part,
+                                const LayoutRecord& layout, Compression allowed, PagesRecord& out) {
+  ByteReader p(public_part);
+  out.region_id = p.U32("region_id");
+  out.page_size = p.U32("page_size");
+  out.generation = p.U64("generation");
+  out.encoding = static_cast<PageEncoding>(p.U8("encoding"));
+  p.ZerosOk(3, "PAGES reserved");
+  uint32_t run_count = p.U32("run_count");
+  out.data_pages = p.U32("data_pages");
+  out.zero_pages = p.U32("zero_pages");
+  GMEM_RETURN_IF_ERROR(p.ExpectEnd("PAGES summary"));
+
+  const Region* region = layout.Find(out.region_id);
+  if (region == nullptr) return CorruptError("region " + Num(out.region_id) + " is not in the layout");
+  if (out.page_size != region->page_size) {
+    return CorruptError("PAGES page size " + Num(out.page_size) + " differs from region's " + Num(region->page_size));
+  }
+  if (out.encoding != PageEncoding::kRaw && out.encoding != PageEncoding::kZstd) {
+    return CorruptError("PAGES has unknown encoding " + Num(static_cast<uint8_t>(out.encoding)));
+  }
+  if (out.encoding == PageEncoding::kZstd && allowed != Compression::kZstd) {
+    return CorruptError("PAGES is zstd-compressed but the header says no compression");
+  }
+  if (run_count == 0 || run_count > kMaxPageRuns || uint64_t{run_count} * kPageRunSize > sealed_part.size()) {
+    return CorruptError("PAGES run_count " + Num(run_count) + " does not fit the record");
+  }
+
+  ByteReader s(sealed_part);
+  out.runs.resize(run_count);
+  for (PageRun& run : out.runs) {
+    run.first_page = s.U64("first_page");
+    run.npages = s.U32("npages");
+    run.kind = static_cast<RunKind>(s.U8("kind"));
+    s.ZerosOk(3, "page run reserved");
+  }
+  if (!s.ok()) return s.status();
+  uint32_t data_pages = 0;
+  uint32_t zero_pages = 0;
+  GMEM_RETURN_IF_ERROR(ValidatePageRuns(out.runs, *region, Code::kCorrupt, data_pages, zero_pages));
+  if (data_pages != out.data_pages || zero_pages != out.zero_pages) {
+    return CorruptError("PAGES runs hold " + Num(data_pages) + " data and " + Num(zero_pages) +
+                        " zero pages, summary says " + Num(out.data_pages) + " and " + Num(out.zero_pages));
+  }
+
+  uint64_t raw_bytes = uint64_t{data_pages} * region->page_size;
+  ByteSpan payload = sealed_part.subspan(s.offset());
+  out.data.resize(raw_bytes);
+  if (out.encoding == PageEncoding::kRaw) {
+    if (payload.size() != raw_bytes) {
+      return CorruptError("PAGES raw data is " + Num(payload.size()) + " bytes, expected " + Num(raw_bytes));
+    }
+    if (raw_bytes != 0) std::memcpy(out.data.data(), payload.data(), raw_bytes);
+    return Status::Ok();
+  }
+  // zstd: the frame must declare exactly the expected size and fill the payload exactly.
+  if (raw_bytes == 0) return CorruptError("PAGES is zstd-compressed but carries no data pages");
+  unsigned long long declared = ZSTD_getFrameContentSize(payload.data(), payload.size());
+  if (declared == ZSTD_CONTENTSIZE_ERROR || declared == ZSTD_CONTENTSIZE_UNKNOWN) {
+    return CorruptError("PAGES zstd frame header is invalid");
+  }
+  if (declared != raw_bytes) {
+    return CorruptError("PAGES zstd frame declares " + Num(declared) + " bytes, expected " + Num(raw_bytes));
+  }
+  size_t frame_size = ZSTD_findFrameCompressedSize(payload.data(), payload.size());
+  if (ZSTD_isError(frame_size) || frame_size != payload.size()) {
+    return CorruptError("PAGES zstd frame does not fill the record exactly");
+  }
+  size_t got = ZSTD_decompressDCtx(dctx_.get(), out.data.data(), raw_bytes, payload.data(), payload.size());
+  if (ZSTD_isError(got)) return CorruptError(std::string("PAGES zstd frame: ") + ZSTD_getErrorName(got));
+  if (got != raw_bytes) return CorruptError("PAGES zstd frame decoded to " + Num(got) + " bytes, expected " + Num(raw_bytes));
+  return Status::Ok();
+}
+
+}  // namespace gmem::format

@@ -1,0 +1,94 @@
+#pragma once
+// PAGES records (FORMAT.md §5.3): a batch of page runs of one region, zero runs costing nothing
+// and DATA pages carried as one zstd frame, or raw when zstd does not shrink them. zstd stays
+// inside this file pair; one encoder or decoder per thread (they keep a zstd context).
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "base/bytes.h"
+#include "base/expected.h"
+#include "format/records.h"
+#include "format/wire.h"
+
+struct ZSTD_CCtx_s;
+struct ZSTD_DCtx_s;
+
+namespace gmem::format {
+
+struct PageRun {
+  uint64_t first_page = 0;
+  uint32_t npages = 0;
+  RunKind kind = RunKind::kData;
+  bool operator==(const PageRun&) const = default;
+};
+
+// What a writer sends: sorted, non-overlapping runs over one region, and one span per DATA page
+// (page_size bytes each, in run order). The spans may point into guest memory; they are read
+// once, during Encode().
+struct PageBatchInput {
+  uint32_t region_id = 0;
+  uint64_t generation = 0;
+  std::vector<PageRun> runs;
+  std::vector<ByteSpan> data;
+};
+
+// A decoded batch. `data` holds the DATA pages back to back in run order.
+struct PagesRecord {
+  uint32_t region_id = 0;
+  uint32_t page_size = 0;
+  uint64_t generation = 0;
+  PageEncoding encoding = PageEncoding::kRaw;
+  uint32_t data_pages = 0;
+  uint32_t zero_pages = 0;
+  std::vector<PageRun> runs;
+  Bytes data;
+};
+
+class PageBatchEncoder {
+ public:
+  // `level` is a zstd level (negative = faster); ignored for Compression::kNone.
+  static Expected<PageBatchEncoder> Create(Compression compression, int level);
+  PageBatchEncoder(PageBatchEncoder&&) noexcept;
+  PageBatchEncoder& operator=(PageBatchEncoder&&) noexcept;
+  ~PageBatchEncoder();
+
+  // Encodes `in` for `region` into the public summary and the (not yet sealed) sealed payload.
+  // Fails with kInvalidArgument when `in` breaks a rule of §5.3.
+  Status Encode(const PageBatchInput& in, const Region& region, Bytes& public_part,
+                Bytes& sealed_part);
+
+ private:
+  struct CCtxDeleter { void operator()(ZSTD_CCtx_s* ctx) const; };
+  PageBatchEncoder(Compression compression, std::unique_ptr<ZSTD_CCtx_s, CCtxDeleter> cctx);
+  Status CompressInto(const PageBatchInput& in, uint64_t raw_bytes, Bytes& sealed_part,
+                      size_t runs_end, bool& used_zstd);
+
+  Compression compression_;
+  std::unique_ptr<ZSTD_CCtx_s, CCtxDeleter> cctx_;
+};
+
+class PageBatchDecoder {
+ public:
+  static Expected<PageBatchDecoder> Create();
+  PageBatchDecoder(PageBatchDecoder&&) noexcept;
+  PageBatchDecoder& operator=(PageBatchDecoder&&) noexcept;
+  ~PageBatchDecoder();
+
+  // Decodes and checks a PAGES record against the layout and the header's compression.
+  // `out` is overwritten; its data buffer is reused across calls.
+  Status Decode(ByteSpan public_part, ByteSpan sealed_part, const LayoutRecord& layout,
+                Compression allowed, PagesRecord& out);
+
+ private:
+  struct DCtxDeleter { void operator()(ZSTD_DCtx_s* ctx) const; };
+  explicit PageBatchDecoder(std::unique_ptr<ZSTD_DCtx_s, DCtxDeleter> dctx);
+  std::unique_ptr<ZSTD_DCtx_s, DCtxDeleter> dctx_;
+};
+
+// Checks runs against §5.3 and counts DATA and ZERO pages (each must fit in u32).
+Status ValidatePageRuns(const std::vector<PageRun>& runs, const Region& region, Code code,
+                        uint32_t& data_pages, uint32_t& zero_pages);
+
+}  // namespace gmem::format

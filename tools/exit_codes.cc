@@ -1,0 +1,41 @@
+#include "tools/exit_codes.h"
+
+#include <cstdio>
+#include <string>
+
+namespace gmem::tools {
+
+ExitCode ExitCodeFor(Code code) {
+  switch (code) {
+    case Code::kOk: return kExitOk;
+    case Code::kInvalidArgument: return kExitUsage;
+    case Code::kCorrupt:
+    case Code::kIncompatible: return kExitBadInput;
+    case Code::kAuth: return kExitKey;
+    case Code::kIo: return kExitIo;
+    case Code::kProtocol:
+    case Code::kPeerAborted: return kExitPeer;
+    case Code::kKvm:
+    case Code::kUnsupported: return kExitPlatform;
+    case Code::kCancelled: return kExitCancelled;
+  }
+  return kExitIo;
+}
+
+int Fail(std::string_view tool, std::string_view what, const Status& status) {
+  std::string line(tool);
+  line += ": ";
+  if (!what.empty()) {
+    line += what;
+    line += ": ";
+  }
+  line += status.ToString();
+  // One line, always: a message never spans lines.
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  std::fprintf(stderr, "%s\n", line.c_str());
+  return ExitCodeFor(status.code());
+}
+
+}  // namespace gmem::tools

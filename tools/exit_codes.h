@@ -1,0 +1,27 @@
+#pragma once
+// The exit codes every gmemkit tool uses, and the one place that turns a Status into a one-line
+// message and an exit code (STYLE.md, "Errors"). Documented in README.md, "Exit codes".
+
+#include <string_view>
+
+#include "base/status.h"
+
+namespace gmem::tools {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 1,       // bad flags or arguments
+  kExitBadInput = 2,    // corrupt, truncated or incompatible image or stream
+  kExitKey = 3,         // wrong or unusable key, authentication failed
+  kExitIo = 4,          // I/O error: file, disk full, socket
+  kExitPeer = 5,        // the peer broke the protocol, aborted or vanished
+  kExitPlatform = 6,    // KVM failure or a feature this host lacks
+  kExitCancelled = 7,   // cancelled by the user (SIGINT) or by policy
+};
+
+ExitCode ExitCodeFor(Code code);
+
+// Prints "<tool>: <what>: <status>" on stderr as one line and returns the exit code.
+int Fail(std::string_view tool, std::string_view what, const Status& status);
+
+}  // namespace gmem::tools
