@@ -50,4 +50,25 @@ Bytes RandomBytes(std::mt19937_64& rng, size_t n);
 Bytes FlipByte(ByteSpan in, size_t offset, uint8_t mask = 0x01);
 Bytes Truncate(ByteSpan in, size_t size);
 
+// Runs a tool from the test binary's own directory (build/bin) with `args`, with
+// `stdin_data` on its standard input, and captures what it printed and how it exited.
+struct ToolResult {
+  int exit_code = -1;  // -1 when killed by a signal
+  std::string out;
+  std::string err;
+};
+ToolResult RunTool(const std::string& tool, const std::vector<std::string>& args, const std::string& stdin_data = "");
+
+// A fresh empty directory under /tmp, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
 }  // namespace gmem::testing

@@ -1,0 +1,31 @@
+#include "tools/exit_codes.h"
+
+#include "tests/testutil/testutil.h"
+
+namespace gmem::tools {
+namespace {
+
+TEST(ExitCodesTest, EachCodeHasItsDocumentedExit) {
+  EXPECT_EQ(ExitCodeFor(Code::kOk), kExitOk);
+  EXPECT_EQ(ExitCodeFor(Code::kInvalidArgument), kExitUsage);
+  EXPECT_EQ(ExitCodeFor(Code::kCorrupt), kExitBadInput);
+  EXPECT_EQ(ExitCodeFor(Code::kIncompatible), kExitBadInput);
+  EXPECT_EQ(ExitCodeFor(Code::kAuth), kExitKey);
+  EXPECT_EQ(ExitCodeFor(Code::kIo), kExitIo);
+  EXPECT_EQ(ExitCodeFor(Code::kProtocol), kExitPeer);
+  EXPECT_EQ(ExitCodeFor(Code::kPeerAborted), kExitPeer);
+  EXPECT_EQ(ExitCodeFor(Code::kKvm), kExitPlatform);
+  EXPECT_EQ(ExitCodeFor(Code::kUnsupported), kExitPlatform);
+  EXPECT_EQ(ExitCodeFor(Code::kCancelled), kExitCancelled);
+}
+
+TEST(ExitCodesTest, FailPrintsOneLine) {
+  ::testing::internal::CaptureStderr();
+  int code = Fail("gmem-snapshot", "restore 'vm.img'", CorruptError("record 17 (PAGES)\nat 0x41a000: bad"));
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(code, kExitBadInput);
+  EXPECT_EQ(err, "gmem-snapshot: restore 'vm.img': record 17 (PAGES) at 0x41a000: bad\n");
+}
+
+}  // namespace
+}  // namespace gmem::tools
