@@ -120,16 +120,15 @@ Expected<const Record*> ImageReader::ReadRecord() {
   record_.type = frame.type;
   GMEM_RETURN_IF_ERROR(CheckGrammar(frame));
 
-  // Both lengths are bounded by DecodeFrame before this allocation.
+  // Both lengths are bounded by DecodeFrame; the buffer still grows only as bytes arrive, so a
+  // frame that merely claims 64 MiB costs no more memory than the bytes really sent.
   size_t body = size_t{frame.public_length} + frame.sealed_length + kTagSize;
-  buffer_.resize(body);
-  GMEM_ASSIGN_OR_RETURN(got, ReadFull(*source_, buffer_));
-  if (got < body) return Truncated("inside a record");
-  MutableByteSpan all(buffer_);
+  GMEM_RETURN_IF_ERROR(ReadBody(body));
+  MutableByteSpan all = MutableByteSpan(buffer_).first(body);
   ByteSpan public_part = all.first(frame.public_length);
   MutableByteSpan sealed = all.subspan(frame.public_length, frame.sealed_length);
   Tag tag{};
-  std::copy_n(buffer_.end() - kTagSize, kTagSize, tag.begin());
+  std::copy_n(all.end() - kTagSize, kTagSize, tag.begin());
   Status st = sealer_.Open(frame, frame_bytes, public_part, sealed, tag);
   if (!st.ok()) return st;
 
@@ -209,6 +208,19 @@ Status ImageReader::CheckEnd(const EndRecord& end) {
     return CorruptError("END totals differ from the records read");
   }
   if (end.digest != expected.digest) return CorruptError("END digest differs from the records read");
+  return Status::Ok();
+}
+
+Status ImageReader::ReadBody(size_t body) {
+  constexpr size_t kFirstChunk = 1 << 20;
+  size_t have = 0;
+  while (have < body) {
+    size_t want = std::min(body, std::max(kFirstChunk, 2 * have));
+    if (buffer_.size() < want) buffer_.resize(want);
+    GMEM_ASSIGN_OR_RETURN(size_t got, ReadFull(*source_, MutableByteSpan(buffer_).subspan(have, want - have)));
+    have += got;
+    if (have < want) return Truncated("inside a record");
+  }
   return Status::Ok();
 }
 

@@ -58,6 +58,8 @@ class ImageReader {
   // Empty until LAYOUT was read (channel 0).
   const LayoutRecord& layout() const { return layout_; }
   uint64_t offset() const { return offset_; }
+  // Bytes the reader holds for record bodies (grows with the largest record actually received).
+  size_t buffer_bytes() const { return buffer_.capacity(); }
 
  private:
   ImageReader(ByteSource& source, std::shared_ptr<const StreamKeys> keys, const ReaderOptions& options,
@@ -66,6 +68,7 @@ class ImageReader {
   Status CheckGrammar(const Frame& frame) const;
   Status Decode(const Frame& frame, ByteSpan public_part, ByteSpan sealed_part);
   Status CheckEnd(const EndRecord& end);
+  Status ReadBody(size_t body);
   Status ExpectEof();
 
   enum class Phase { kOpen, kDone, kFailed };

@@ -2,7 +2,8 @@
 // ImageWriter: encodes one channel of a stream (FORMAT.md §1) into a ByteSink — the header,
 // then records in the order the caller writes them, each sealed, then END with the channel's
 // totals and digest. Enforces the grammar: LAYOUT first on channel 0 (and only there), nothing
-// after END. After any failure the writer refuses further writes.
+// after END. A write the caller got wrong (kInvalidArgument) changes nothing and may be
+// corrected; after a failure of the sink or of sealing the writer refuses further writes.
 // Thread-safety: one writer per channel, used from one thread.
 
 #include <cstdint>

@@ -206,6 +206,25 @@ TEST(ImageReaderTest, OversizeLengthsAreRejectedWithoutAllocating) {
   EXPECT_THAT(ReadAll(image, FixedKeySource()), StatusIs(Code::kCorrupt, "truncated"));
 }
 
+TEST(ImageReaderTest, ClaimedLengthDoesNotAllocateAheadOfTheData) {
+  SampleImage s = WriteSample(KeySource::Insecure());
+  std::vector<Bytes> parts = SplitRecords(s.bytes);
+  Bytes image = parts[0];
+  image.insert(image.end(), parts[1].begin(), parts[1].end());  // a valid LAYOUT
+  Bytes frame = parts[3];                                        // the PAGES frame ...
+  StoreLe<uint32_t>(frame.data() + 16, kMaxSealedLength);        // ... claiming 64 MiB
+  StoreLe<uint64_t>(frame.data() + 8, 1);                         // as the second record
+  image.insert(image.end(), frame.begin(), frame.begin() + 100);
+  MemorySource source(image);
+  ReaderOptions options;
+  options.allow_insecure = true;
+  auto reader = ImageReader::Open(source, KeySource::Insecure(), options);
+  ASSERT_OK(reader);
+  ASSERT_OK(reader->Next());
+  EXPECT_THAT(reader->Next(), StatusIs(Code::kCorrupt, "truncated"));
+  EXPECT_LE(reader->buffer_bytes(), size_t{2} << 20);
+}
+
 TEST(ImageReaderTest, UnknownRecordTypeAndReservedBitsAreRejected) {
   SampleImage s = WriteSample(FixedKeySource());
   Bytes bad = s.bytes;
