@@ -1,0 +1,53 @@
+// CLI tests of gmem-vmm: bad flags exit 1 with one line on stderr; other failures map to the
+// documented exit codes.
+
+#include <unistd.h>
+
+#include "tests/testutil/testutil.h"
+
+namespace gmem {
+namespace {
+
+using ::gmem::testing::RunTool;
+using ::testing::MatchesRegex;
+
+void ExpectUsageError(const std::vector<std::string>& args, const std::string& regex) {
+  auto r = RunTool("gmem-vmm", args);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, MatchesRegex(regex));
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "not one line: " << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(GmemVmmCliTest, BadFlagsExitOneWithOneLine) {
+  ExpectUsageError({}, "gmem-vmm: .*\\(see --help\\)\n");
+  ExpectUsageError({"run", "--frobnicate"}, "gmem-vmm: .*frobnicate.*\\(see --help\\)\n");
+  ExpectUsageError({"run"}, "gmem-vmm: run: --mem SIZE is required \\(unless --incoming\\)\n");
+  ExpectUsageError({"run", "--mem", "lots"}, "gmem-vmm: run: size 'lots' is not a number\n");
+  ExpectUsageError({"run", "--mem", "3M"}, "gmem-vmm: run: --mem 3145728: must be a multiple of 2 MiB.*\n");
+  ExpectUsageError({"run", "--mem", "16M", "--slot", "mmio"}, "gmem-vmm: run: unknown slot mode 'mmio'.*\n");
+  ExpectUsageError({"run", "--mem", "16M", "--coco", "snp"}, "gmem-vmm: run: unknown coco mode 'snp'.*\n");
+  ExpectUsageError({"run", "--mem", "16M", "--convert-contents", "keep"}, "gmem-vmm: run: unknown conversion contents.*\n");
+  ExpectUsageError({"run", "--mem", "16M", "--workload", "stress"}, "gmem-vmm: run: unknown workload 'stress'.*\n");
+  ExpectUsageError({"run", "--mem", "16M", "--workload", "dirty:rate=x"}, "gmem-vmm: run: .*is not a number\n");
+  ExpectUsageError({"run", "--mem", "16M", "--vcpus", "0"}, "gmem-vmm: run: --vcpus 0: must be 1..16\n");
+  ExpectUsageError({"run", "--mem", "16M", "--vcpus", "2", "--steps", "1"}, "gmem-vmm: run: --steps must be at least --vcpus\n");
+  ExpectUsageError({"run", "--incoming"}, "gmem-vmm: run: --incoming needs --control PATH\n");
+  ExpectUsageError({"run", "--mem", "16M", "--steps", "-5"}, "gmem-vmm: .*\\(see --help\\)\n");
+}
+
+TEST(GmemVmmCliTest, MissingImageIsAnIoError) {
+  if (access("/dev/kvm", F_OK) != 0) GTEST_SKIP() << "needs /dev/kvm: the image is read into a real VM";
+  auto r = RunTool("gmem-vmm", {"run", "--mem", "8M", "--steps", "10", "--init-from", "/nonexistent/image"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_THAT(r.err, MatchesRegex("gmem-vmm: run: open image '/nonexistent/image': No such file or directory\n"));
+}
+
+TEST(GmemVmmCliTest, HelpExitsZero) {
+  auto r = RunTool("gmem-vmm", {"run", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.out, ::testing::HasSubstr("--workload"));
+}
+
+}  // namespace
+}  // namespace gmem

@@ -1,0 +1,81 @@
+#include "vmm/vmm_config.h"
+
+#include <charconv>
+
+#include "vmm/guest/guest_abi.h"
+
+namespace gmem::vmm {
+
+std::string_view SlotModeName(SlotMode mode) {
+  switch (mode) {
+    case SlotMode::kGmem: return "gmem";
+    case SlotMode::kHva: return "hva";
+  }
+  return "invalid";
+}
+
+std::string_view CocoModeName(CocoMode mode) {
+  switch (mode) {
+    case CocoMode::kNone: return "none";
+    case CocoMode::kEmulated: return "emulated";
+  }
+  return "invalid";
+}
+
+Expected<SlotMode> ParseSlotMode(std::string_view name) {
+  if (name == "gmem") return SlotMode::kGmem;
+  if (name == "hva") return SlotMode::kHva;
+  return InvalidArgument("unknown slot mode '" + std::string(name) + "' (known: gmem, hva)");
+}
+
+Expected<CocoMode> ParseCocoMode(std::string_view name) {
+  if (name == "none") return CocoMode::kNone;
+  if (name == "emulated") return CocoMode::kEmulated;
+  return InvalidArgument("unknown coco mode '" + std::string(name) + "' (known: none, emulated)");
+}
+
+Expected<memory::ConversionContent> ParseConversionContent(std::string_view name) {
+  using memory::ConversionContent;
+  for (ConversionContent c : {ConversionContent::kPreserve, ConversionContent::kZero, ConversionContent::kScramble}) {
+    if (name == memory::ConversionContentName(c)) return c;
+  }
+  return InvalidArgument("unknown conversion contents '" + std::string(name) + "' (known: preserve, zero, scramble)");
+}
+
+Expected<uint64_t> ParseSize(std::string_view text) {
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr == text.data()) return InvalidArgument("size '" + std::string(text) + "' is not a number");
+  std::string_view suffix(ptr, static_cast<size_t>(text.data() + text.size() - ptr));
+  unsigned shift = 0;
+  if (suffix.empty() || suffix == "B") shift = 0;
+  else if (suffix == "K" || suffix == "KiB" || suffix == "k") shift = 10;
+  else if (suffix == "M" || suffix == "MiB") shift = 20;
+  else if (suffix == "G" || suffix == "GiB") shift = 30;
+  else if (suffix == "T" || suffix == "TiB") shift = 40;
+  else return InvalidArgument("size '" + std::string(text) + "': unknown suffix '" + std::string(suffix) + "'");
+  if (shift > 0 && v > (UINT64_MAX >> shift)) return InvalidArgument("size '" + std::string(text) + "' overflows");
+  return v << shift;
+}
+
+Status ValidateConfig(const VmmConfig& c) {
+  constexpr uint64_t k2M = uint64_t{2} << 20;
+  if (c.incoming) return Status::Ok();
+  if (c.mem_bytes % k2M != 0 || c.mem_bytes < 2 * k2M || c.mem_bytes > GMEM_GUEST_MAX_MEM_BYTES) {
+    return InvalidArgument("--mem " + std::to_string(c.mem_bytes) +
+                           ": must be a multiple of 2 MiB between 4 MiB and 8 GiB");
+  }
+  if (c.regions < 1 || c.regions > 16 || c.mem_bytes / c.regions < k2M) {
+    return InvalidArgument("--regions " + std::to_string(c.regions) + ": must be 1..16 regions of at least 2 MiB");
+  }
+  if (c.vcpus < 1 || c.vcpus > GMEM_GUEST_MAX_VCPUS) {
+    return InvalidArgument("--vcpus " + std::to_string(c.vcpus) + ": must be 1..16");
+  }
+  uint64_t data_npages = (c.mem_bytes - GMEM_GUEST_DATA_GPA) / GMEM_GUEST_PAGE;
+  if (c.workload.WorkingSet(data_npages) < c.vcpus) {
+    return InvalidArgument("--workload: the working set needs at least one page per vCPU");
+  }
+  return Status::Ok();
+}
+
+}  // namespace gmem::vmm

@@ -1,0 +1,56 @@
+#pragma once
+// What a gmem-vmm VM is made of: memory size and regions, vCPUs, memslot and CoCo modes, the
+// workload. Filled from the command line (tools/gmem_vmm.cc) or, for an incoming VM, from the
+// layout and state blob the control socket delivers.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/expected.h"
+#include "memory/emulated_attribute_source.h"
+#include "vmm/workload.h"
+
+namespace gmem::vmm {
+
+// How guest memory reaches KVM (DESIGN.md, "What this machine really offers").
+enum class SlotMode : uint8_t {
+  kGmem = 1,  // KVM_MEM_GUEST_MEMFD memslots: KVM keeps no dirty log
+  kHva = 2,   // classic memslots over the guest_memfd mapping, dirty logging on
+};
+// Whether pages can be private.
+enum class CocoMode : uint8_t {
+  kNone = 1,      // every page shared; page-state requests fail
+  kEmulated = 2,  // the VMM's attribute table, fed by the guest's page-state requests
+};
+
+std::string_view SlotModeName(SlotMode mode);
+std::string_view CocoModeName(CocoMode mode);
+Expected<SlotMode> ParseSlotMode(std::string_view name);
+Expected<CocoMode> ParseCocoMode(std::string_view name);
+Expected<memory::ConversionContent> ParseConversionContent(std::string_view name);
+
+struct VmmConfig {
+  uint64_t mem_bytes = 0;
+  uint32_t regions = 1;
+  uint32_t vcpus = 1;
+  SlotMode slot = SlotMode::kGmem;
+  bool slot_given = false;  // --slot was on the command line (an incoming VM keeps it)
+  CocoMode coco = CocoMode::kNone;
+  memory::ConversionContent contents = memory::ConversionContent::kPreserve;
+  WorkloadSpec workload;
+  uint64_t seed = 0;
+  uint64_t steps = 0;       // total over all vCPUs; 0 = run until quit
+  std::string init_from;    // raw image of guest memory, or empty: contents from the seed
+  bool incoming = false;    // wait for prepare-incoming / set-state / resume on the control socket
+};
+
+// Limits: memory a multiple of 2 MiB in [4 MiB, 8 GiB]; 1..16 regions of at least 2 MiB each;
+// 1..16 vCPUs; the workload's working set non-empty and at least one page per vCPU.
+Status ValidateConfig(const VmmConfig& config);
+
+// "256M", "1G", "4096", "64KiB" -> bytes. kInvalidArgument for anything else or overflow.
+Expected<uint64_t> ParseSize(std::string_view text);
+
+}  // namespace gmem::vmm
