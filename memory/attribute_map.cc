@@ -155,4 +155,17 @@ bool AttributeMap::operator==(const AttributeMap& other) const {
   return true;
 }
 
+Expected<std::vector<PageRange>> AttributeMap::RunsToConvert(uint64_t first, uint64_t count, PageAttr attr) const {
+  if (!IsValidPageAttr(attr)) return InvalidArgument("convert: invalid attribute");
+  if (first > npages() || count > npages() - first) {
+    return InvalidArgument("convert: pages [" + std::to_string(first) + ", +" + std::to_string(count) +
+                           ") outside the region's " + std::to_string(npages()) + " pages");
+  }
+  std::vector<PageRange> changing;
+  ForEachRunIn(first, count, [&](const AttrRun& run) {
+    if (run.attr != attr) changing.push_back(PageRange{run.first, run.count});
+  });
+  return changing;
+}
+
 }  // namespace gmem::memory

@@ -90,6 +90,10 @@ class AttributeMap {
   Expected<std::vector<PageRange>> Compare(const AttributeMap& other) const;
 
   uint64_t CountPrivate() const { return private_pages_; }
+
+  // What converting [first, first + count) to `attr` must change: the runs in that range whose
+  // attribute differs. kInvalidArgument for an invalid attribute or a range outside the map.
+  Expected<std::vector<PageRange>> RunsToConvert(uint64_t first, uint64_t count, PageAttr attr) const;
   uint64_t CountShared() const { return npages_ - private_pages_; }
 
   bool operator==(const AttributeMap& other) const;

@@ -80,16 +80,8 @@ Status EmulatedAttributeSource::ConvertRun(const PageRange& run, PageAttr attr) 
 }
 
 Status EmulatedAttributeSource::Convert(uint64_t first_page, uint64_t count, PageAttr attr) {
-  if (!IsValidPageAttr(attr)) return InvalidArgument("convert: invalid attribute");
-  if (first_page > map_.npages() || count > map_.npages() - first_page) {
-    return InvalidArgument("convert: pages [" + std::to_string(first_page) + ", +" + std::to_string(count) +
-                           ") outside the region's " + std::to_string(map_.npages()) + " pages");
-  }
   // Collect the runs that change first: converting mutates the map being walked.
-  std::vector<PageRange> changing;
-  map_.ForEachRunIn(first_page, count, [&](const AttrRun& run) {
-    if (run.attr != attr) changing.push_back(PageRange{run.first, run.count});
-  });
+  GMEM_ASSIGN_OR_RETURN(std::vector<PageRange> changing, map_.RunsToConvert(first_page, count, attr));
   for (const PageRange& run : changing) {
     Status s = ConvertRun(run, attr);
     if (!s.ok()) {

@@ -48,15 +48,8 @@ Status KernelAttributeSource::SetRun(const PageRange& run, PageAttr attr) {
 }
 
 Status KernelAttributeSource::Convert(uint64_t first_page, uint64_t count, PageAttr attr) {
-  if (!IsValidPageAttr(attr)) return InvalidArgument("convert: invalid attribute");
-  if (first_page > map_.npages() || count > map_.npages() - first_page) {
-    return InvalidArgument("convert: pages [" + std::to_string(first_page) + ", +" + std::to_string(count) +
-                           ") outside the region's " + std::to_string(map_.npages()) + " pages");
-  }
-  std::vector<PageRange> changing;
-  map_.ForEachRunIn(first_page, count, [&](const AttrRun& run) {
-    if (run.attr != attr) changing.push_back(PageRange{run.first, run.count});
-  });
+  // Collect the runs that change first: converting mutates the map being walked.
+  GMEM_ASSIGN_OR_RETURN(std::vector<PageRange> changing, map_.RunsToConvert(first_page, count, attr));
   for (const PageRange& run : changing) {
     GMEM_RETURN_IF_ERROR(SetRun(run, attr));
     GMEM_RETURN_IF_ERROR(map_.SetRange(run.first, run.count, attr));
