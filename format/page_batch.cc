@@ -148,6 +148,27 @@ Status PageBatchEncoder::Encode(const PageBatchInput& in, const Region& region, 
 
 // ---- Decoder ----
 
+Expected<PagesSummary> DecodePagesSummary(ByteSpan public_part) {
+  ByteReader p(public_part);
+  PagesSummary s;
+  s.region_id = p.U32("region_id");
+  s.page_size = p.U32("page_size");
+  s.generation = p.U64("generation");
+  s.encoding = static_cast<PageEncoding>(p.U8("encoding"));
+  p.ZerosOk(3, "PAGES reserved");
+  s.run_count = p.U32("run_count");
+  s.data_pages = p.U32("data_pages");
+  s.zero_pages = p.U32("zero_pages");
+  GMEM_RETURN_IF_ERROR(p.ExpectEnd("PAGES summary"));
+  if (s.encoding != PageEncoding::kRaw && s.encoding != PageEncoding::kZstd) {
+    return CorruptError("PAGES has unknown encoding " + Num(static_cast<uint8_t>(s.encoding)));
+  }
+  if (s.run_count == 0 || s.run_count > kMaxPageRuns) {
+    return CorruptError("PAGES run_count " + Num(s.run_count) + " is outside 1.." + Num(kMaxPageRuns));
+  }
+  return s;
+}
+
 void PageBatchDecoder::DCtxDeleter::operator()(ZSTD_DCtx_s* ctx) const { ZSTD_freeDCtx(ctx); }
 
 PageBatchDecoder::PageBatchDecoder(std::unique_ptr<ZSTD_DCtx_s, DCtxDeleter> dctx)
@@ -164,29 +185,24 @@ Expected<PageBatchDecoder> PageBatchDecoder::Create() {
 
 Status PageBatchDecoder::Decode(ByteSpan public_part, ByteSpan sealed_part,
                                 const LayoutRecord& layout, Compression allowed, PagesRecord& out) {
-  ByteReader p(public_part);
-  out.region_id = p.U32("region_id");
-  out.page_size = p.U32("page_size");
-  out.generation = p.U64("generation");
-  out.encoding = static_cast<PageEncoding>(p.U8("encoding"));
-  p.ZerosOk(3, "PAGES reserved");
-  uint32_t run_count = p.U32("run_count");
-  out.data_pages = p.U32("data_pages");
-  out.zero_pages = p.U32("zero_pages");
-  GMEM_RETURN_IF_ERROR(p.ExpectEnd("PAGES summary"));
+  GMEM_ASSIGN_OR_RETURN(PagesSummary summary, DecodePagesSummary(public_part));
+  out.region_id = summary.region_id;
+  out.page_size = summary.page_size;
+  out.generation = summary.generation;
+  out.encoding = summary.encoding;
+  out.data_pages = summary.data_pages;
+  out.zero_pages = summary.zero_pages;
+  uint32_t run_count = summary.run_count;
 
   const Region* region = layout.Find(out.region_id);
   if (region == nullptr) return CorruptError("region " + Num(out.region_id) + " is not in the layout");
   if (out.page_size != region->page_size) {
     return CorruptError("PAGES page size " + Num(out.page_size) + " differs from region's " + Num(region->page_size));
   }
-  if (out.encoding != PageEncoding::kRaw && out.encoding != PageEncoding::kZstd) {
-    return CorruptError("PAGES has unknown encoding " + Num(static_cast<uint8_t>(out.encoding)));
-  }
   if (out.encoding == PageEncoding::kZstd && allowed != Compression::kZstd) {
     return CorruptError("PAGES is zstd-compressed but the header says no compression");
   }
-  if (run_count == 0 || run_count > kMaxPageRuns || uint64_t{run_count} * kPageRunSize > sealed_part.size()) {
+  if (uint64_t{run_count} * kPageRunSize > sealed_part.size()) {
     return CorruptError("PAGES run_count " + Num(run_count) + " does not fit the record");
   }
 

@@ -87,6 +87,19 @@ class PageBatchDecoder {
   std::unique_ptr<ZSTD_DCtx_s, DCtxDeleter> dctx_;
 };
 
+// The public summary of a PAGES record (§5.3), readable without a key.
+struct PagesSummary {
+  uint32_t region_id = 0;
+  uint32_t page_size = 0;
+  uint64_t generation = 0;
+  PageEncoding encoding = PageEncoding::kInvalid;
+  uint32_t run_count = 0;
+  uint32_t data_pages = 0;
+  uint32_t zero_pages = 0;
+};
+// Structural checks only (length, reserved bytes, known encoding, run_count bounds).
+Expected<PagesSummary> DecodePagesSummary(ByteSpan public_part);
+
 // Checks runs against §5.3 and counts DATA and ZERO pages (each must fit in u32).
 Status ValidatePageRuns(const std::vector<PageRun>& runs, const Region& region, Code code,
                         uint32_t& data_pages, uint32_t& zero_pages);

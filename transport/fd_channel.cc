@@ -1,5 +1,6 @@
 #include "transport/fd_channel.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,5 +41,11 @@ Expected<size_t> FdChannel::Read(MutableByteSpan out) {
 }
 
 void FdChannel::ShutdownWrite() { shutdown(fd_.get(), SHUT_WR); }
+
+Expected<FdChannel> OpenFileForRead(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd.valid()) return ErrnoStatus(Code::kIo, "cannot open '" + path + "'");
+  return FdChannel(std::move(fd), "file:" + path);
+}
 
 }  // namespace gmem::transport

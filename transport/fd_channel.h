@@ -30,4 +30,7 @@ class FdChannel final : public ByteSink, public ByteSource {
   uint64_t bytes_read_ = 0;
 };
 
+// Opens an existing file for reading as a channel named "file:PATH".
+Expected<FdChannel> OpenFileForRead(const std::string& path);
+
 }  // namespace gmem::transport

@@ -1,0 +1,18 @@
+#pragma once
+// Flag parsing shared by the tools: CLI11's exceptions stay here.
+
+#include <optional>
+#include <string_view>
+
+namespace CLI {
+class App;
+}
+
+namespace gmem::tools {
+
+// Parses argv into `app`. Returns nullopt when the command should run; otherwise the exit code
+// to return at once: 0 after --help (printed), kExitUsage after a bad flag, reported as one line
+// "<tool>: <problem> (see --help)".
+std::optional<int> ParseArgs(CLI::App& app, int argc, char** argv, std::string_view tool);
+
+}  // namespace gmem::tools

@@ -1,0 +1,30 @@
+#pragma once
+// The key flags every tool takes, and turning them into a KeySource: keys come only from a file
+// (--key-file, mode 0600 or stricter) or an inherited fd (--key-fd, --passphrase-fd), never from
+// argv, and are never printed.
+
+#include <string>
+
+#include "base/expected.h"
+#include "format/keys.h"
+
+namespace CLI {
+class App;
+}
+
+namespace gmem::tools {
+
+struct KeyArgs {
+  std::string key_file;
+  int key_fd = -1;
+  int passphrase_fd = -1;
+  bool insecure = false;  // --insecure-no-encryption
+};
+
+// Adds --key-file, --key-fd, --passphrase-fd and --insecure-no-encryption to `app`.
+void AddKeyFlags(CLI::App& app, KeyArgs& args);
+
+// The KeySource the flags name. Exactly one of the key flags, or --insecure-no-encryption.
+Expected<format::KeySource> LoadKey(const KeyArgs& args);
+
+}  // namespace gmem::tools
