@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "tools/cli_parse.h"
 #include "tools/exit_codes.h"
 #include "vmm/control_server.h"
 #include "vmm/memory_digest.h"
@@ -142,16 +143,7 @@ int main(int argc, char** argv) {
   run->add_flag("--json", f.json, "print the result as a JSON object");
   run->add_flag("--linger", f.linger, "after the workload ends, keep serving --control until quit");
   run->add_flag("-v,--verbose", f.verbose, "print steps and time on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: %s (see --help)\n", std::string(kTool).c_str(), e.what());
-    return kExitUsage;
-  }
+  if (auto code = ParseArgs(app, argc, argv, kTool)) return *code;
   if (run->parsed()) return Run(f);
   return kExitUsage;
 }
