@@ -1,13 +1,21 @@
-// gmem-migrate: live migration front end. Subcommands so far: keygen.
+// gmem-migrate: live migration front end: keygen, send, recv, resolve (docs/migration.md).
 // The engine lives in migrate/; this file only parses flags and reports.
 
 #include <CLI/CLI.hpp>
+#include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "base/secret.h"
 #include "format/keys.h"
+#include "migrate/source.h"
+#include "migrate/target.h"
 #include "tools/exit_codes.h"
 
 namespace gmem::tools {
@@ -28,6 +36,248 @@ int RunKeygen(const std::string& out, bool force, bool quiet) {
   return kExitOk;
 }
 
+// Set by SIGINT/SIGTERM; the source engine checks it between batches.
+std::atomic<bool> g_cancel{false};
+
+void OnSignal(int) { g_cancel.store(true); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+struct KeyFlags {
+  std::string key_file;
+  int key_fd = -1;
+  bool insecure = false;
+};
+
+Expected<migrate::MigrationKey> LoadKey(const KeyFlags& flags) {
+  migrate::MigrationKey key;
+  if (flags.insecure) {
+    if (!flags.key_file.empty() || flags.key_fd >= 0) {
+      return InvalidArgument("--insecure-no-encryption and a key are mutually exclusive");
+    }
+    key.insecure = true;
+    return key;
+  }
+  if (flags.key_file.empty() && flags.key_fd < 0) {
+    return InvalidArgument("no key: give --key-file (see 'keygen') or --insecure-no-encryption");
+  }
+  Expected<SecretBytes> text = flags.key_fd >= 0 ? ReadSecretFd(flags.key_fd, format::kKeyFileMaxBytes)
+                                                 : ReadSecretFile(flags.key_file, format::kKeyFileMaxBytes);
+  if (!text.ok()) return text.status();
+  auto parsed = format::ParseKeyFile(text->span());
+  if (!parsed.ok()) return std::move(parsed).status().WithContext("key file");
+  key.key = std::move(parsed).value();
+  return key;
+}
+
+Expected<uint64_t> ParseRate(const std::string& text) {
+  if (text.empty()) return uint64_t{0};
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return InvalidArgument("--bandwidth: '" + text + "' is not a rate (e.g. 50M, bytes per second)");
+  }
+  std::string unit = text.substr(used);
+  if (unit.ends_with("/s")) unit.resize(unit.size() - 2);
+  if (unit.ends_with("B") || unit.ends_with("b")) unit.pop_back();
+  double scale = unit.empty() ? 1 : unit == "K" || unit == "k" ? 1024.0 : unit == "M" ? 1048576.0
+                                  : unit == "G" ? 1073741824.0 : -1;
+  if (scale < 0 || value <= 0) return InvalidArgument("--bandwidth: '" + text + "' is not a rate (e.g. 50M)");
+  return static_cast<uint64_t>(value * scale);
+}
+
+Status ParseCompress(const std::string& text, migrate::SourceOptions& options) {
+  if (text == "none") {
+    options.compression = format::Compression::kNone;
+    return Status::Ok();
+  }
+  if (text == "zstd") return Status::Ok();
+  if (text.starts_with("zstd:")) {
+    try {
+      options.zstd_level = std::stoi(text.substr(5));
+      if (options.zstd_level >= -7 && options.zstd_level <= 19) return Status::Ok();
+    } catch (const std::exception&) {
+    }
+  }
+  return InvalidArgument("--compress: expected zstd, zstd:LEVEL (-7..19) or none, not '" + text + "'");
+}
+
+double Mib(uint64_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
+
+// Progress: a constant-width line on a TTY (at most 5 times a second), or NDJSON events.
+class Reporter final : public migrate::MigrationEvents {
+ public:
+  Reporter(bool json, bool quiet) : json_(json), tty_(!json && !quiet && isatty(STDERR_FILENO)) {}
+
+  void OnStart(uint64_t total_pages) override {
+    start_ = Clock::now();
+    Emit({{"event", "start"}, {"pages", total_pages}});
+  }
+  void OnProgress(uint32_t pass, uint64_t done, uint64_t total, uint64_t wire_bytes) override {
+    if (!tty_) return;
+    auto now = Clock::now();
+    if (now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    if (pass != pass_) {
+      pass_ = pass;
+      pass_start_ = now;
+    }
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double pass_secs = std::chrono::duration<double>(now - pass_start_).count();
+    double mbps = secs > 0 ? Mib(wire_bytes) / secs : 0;
+    double pct = total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total);
+    // ETA of this pass at its own page rate so far; later passes are usually much smaller.
+    double eta = done == 0 || total < done ? 0 : pass_secs * static_cast<double>(total - done) / static_cast<double>(done);
+    std::fprintf(stderr, "\rpass %3u  %5.1f%% of %8llu pages  %8.1f MiB/s  dirty %8llu  ETA %5.1fs ", pass, pct,
+                 static_cast<unsigned long long>(total), mbps, static_cast<unsigned long long>(last_dirty_), eta);
+  }
+  void OnPass(const migrate::PassStats& p) override {
+    last_dirty_ = p.dirty_pages;
+    Emit({{"event", "pass"}, {"pass", p.pass}, {"final", p.final}, {"dirty_pages", p.dirty_pages},
+          {"data_pages", p.data_pages}, {"zero_pages", p.zero_pages}, {"raw_bytes", p.raw_bytes},
+          {"wire_bytes", p.wire_bytes}, {"elapsed_us", p.elapsed_us}});
+  }
+  void OnSwitchover(uint64_t dirty_pages, uint64_t estimate_ms) override {
+    Emit({{"event", "switchover"}, {"dirty_pages", dirty_pages}, {"estimate_ms", estimate_ms}});
+  }
+  void Emit(const nlohmann::json& event) {
+    if (!json_) return;
+    std::printf("%s\n", event.dump().c_str());
+    std::fflush(stdout);
+  }
+  void EndLine() {
+    if (tty_) std::fprintf(stderr, "\r%86s\r", "");
+  }
+  bool json() const { return json_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool json_;
+  bool tty_;
+  uint64_t last_dirty_ = 0;
+  uint32_t pass_ = 0;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point pass_start_ = Clock::now();
+  Clock::time_point last_{};
+};
+
+int ReportError(Reporter& reporter, std::string_view what, const Status& status) {
+  reporter.EndLine();
+  reporter.Emit({{"event", "error"}, {"code", std::string(CodeName(status.code()))}, {"message", status.ToString()}});
+  return Fail(kTool, what, status);
+}
+
+struct SendFlags {
+  std::string vmm, to, compress = "zstd", bandwidth;
+  uint64_t downtime_ms = 300;
+  uint32_t max_passes = 30;
+  uint16_t channels = 2;
+  bool json = false;
+};
+
+int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
+  Reporter reporter(flags.json, quiet);
+  migrate::SourceOptions options;
+  options.vmm_socket = flags.vmm;
+  options.vmm_connect_timeout_ms = 2000;
+  options.to_uri = flags.to;
+  options.convergence = {flags.downtime_ms, flags.max_passes};
+  options.channels = flags.channels;
+  Status st = ParseCompress(flags.compress, options);
+  if (!st.ok()) return ReportError(reporter, "send", st);
+  auto rate = ParseRate(flags.bandwidth);
+  if (!rate.ok()) return ReportError(reporter, "send", rate.status());
+  options.bandwidth_bytes_per_second = *rate;
+  auto key = LoadKey(key_flags);
+  if (!key.ok()) return ReportError(reporter, "send", key.status());
+  InstallSignalHandlers();
+  options.cancel = &g_cancel;
+  options.events = &reporter;
+  migrate::MigrationSource source(std::move(options), std::move(key).value());
+  auto stats = source.Run();
+  if (!stats.ok()) return ReportError(reporter, "send to '" + flags.to + "'", stats.status());
+  reporter.EndLine();
+  const migrate::MigrationStats& s = *stats;
+  double secs = static_cast<double>(s.total_ms) / 1000.0;
+  reporter.Emit({{"event", "complete"}, {"passes", s.passes.size()}, {"channels", s.channels}, {"wire_bytes", s.wire_bytes},
+                 {"raw_bytes", s.raw_bytes}, {"data_pages", s.data_pages}, {"zero_pages", s.zero_pages},
+                 {"compression_ratio", s.compression_ratio()}, {"downtime_ms", s.downtime_ms},
+                 {"total_ms", s.total_ms}, {"pass_limit_hit", s.pass_limit_hit}, {"acknowledged", s.acknowledged},
+                 {"digest", s.source_digest.digest}, {"checksum", s.source_digest.checksum}});
+  if (!flags.json && !quiet) {
+    std::printf("migrated: %zu passes%s, %u channel(s), %.1f MiB on the wire (%.2fx), %llu data + %llu zero pages, "
+                "%.1f MiB/s, downtime %llu ms, total %.2f s%s\n",
+                s.passes.size(), s.pass_limit_hit ? " (pass limit)" : "", unsigned{s.channels}, Mib(s.wire_bytes), s.compression_ratio(),
+                static_cast<unsigned long long>(s.data_pages), static_cast<unsigned long long>(s.zero_pages),
+                secs > 0 ? Mib(s.wire_bytes) / secs : 0.0, static_cast<unsigned long long>(s.downtime_ms), secs,
+                s.acknowledged ? "" : "; no acknowledgement: the source VM stays paused");
+  }
+  return kExitOk;
+}
+
+struct RecvFlags {
+  std::string vmm, from;
+  int timeout_s = -1;
+  bool json = false;
+};
+
+int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
+  Reporter reporter(flags.json, quiet);
+  auto key = LoadKey(key_flags);
+  if (!key.ok()) return ReportError(reporter, "recv", key.status());
+  signal(SIGPIPE, SIG_IGN);
+  migrate::TargetOptions options;
+  options.vmm_socket = flags.vmm;
+  options.vmm_connect_timeout_ms = 2000;
+  options.from_uri = flags.from;
+  options.accept_timeout_ms = flags.timeout_s < 0 ? -1 : flags.timeout_s * 1000;
+  migrate::MigrationTarget target(std::move(options), std::move(key).value());
+  auto result = target.Run();
+  if (!result.ok()) return ReportError(reporter, "recv from '" + flags.from + "'", result.status());
+  reporter.Emit({{"event", "complete"}, {"records", result->records}, {"wire_bytes", result->wire_bytes},
+                 {"data_pages", result->data_pages}, {"zero_pages", result->zero_pages},
+                 {"digest", result->digest.digest}, {"checksum", result->digest.checksum}});
+  if (!flags.json && !quiet) {
+    std::printf("received: %llu records, %.1f MiB, digest %s, checksum %s; the VM runs here now\n",
+                static_cast<unsigned long long>(result->records), Mib(result->wire_bytes),
+                result->digest.digest.c_str(), result->digest.checksum.c_str());
+  }
+  return kExitOk;
+}
+
+// Resolves an "in doubt" switchover on one side (docs/migration.md): resume this copy, or discard
+// it. The operator runs it on both sides, resuming exactly one.
+int RunResolve(const std::string& vmm_socket, bool resume, bool discard, bool quiet) {
+  if (resume == discard) return Fail(kTool, "resolve", InvalidArgument("give exactly one of --resume and --discard"));
+  auto client = migrate::VmmClient::Connect(vmm_socket, 2000);
+  if (!client.ok()) return Fail(kTool, "resolve", client.status());
+  auto state = client->State();
+  if (!state.ok()) return Fail(kTool, "resolve", state.status());
+  if (resume && *state != "paused") {
+    return Fail(kTool, "resolve", InvalidArgument("the VM is " + *state + ", not paused: nothing to resume"));
+  }
+  Status st = resume ? client->Resume() : client->Quit();
+  if (!st.ok()) return Fail(kTool, "resolve", st);
+  if (!quiet) std::printf("%s the VM (it was %s)\n", resume ? "resumed" : "discarded", state->c_str());
+  return kExitOk;
+}
+
+void AddKeyFlags(CLI::App* cmd, KeyFlags& flags) {
+  cmd->add_option("--key-file", flags.key_file, "key file shared by both ends (see keygen)");
+  cmd->add_option("--key-fd", flags.key_fd, "read the key file's text from this open fd");
+  cmd->add_flag("--insecure-no-encryption", flags.insecure,
+                "no key: null cipher, unauthenticated (both ends must say so; debugging only)");
+}
+
 }  // namespace
 }  // namespace gmem::tools
 
@@ -44,6 +294,37 @@ int main(int argc, char** argv) {
   keygen->add_option("--out", out, "path of the new key file")->required();
   keygen->add_flag("--force", force, "replace an existing file");
 
+  KeyFlags key_flags;
+  SendFlags send_flags;
+  CLI::App* send = app.add_subcommand("send", "live-migrate the VM behind a VMM control socket to a target");
+  send->add_option("--vmm", send_flags.vmm, "control socket of the source VMM")->required();
+  send->add_option("--to", send_flags.to, "tcp:HOST:PORT, unix:PATH, fd:N or file:PATH")->required();
+  send->add_option("--channels", send_flags.channels, "TCP/Unix connections, one sending thread each (default 2)")
+      ->check(CLI::Range(1, 16));
+  send->add_option("--compress", send_flags.compress, "zstd, zstd:LEVEL or none (default zstd:1)");
+  send->add_option("--downtime-ms", send_flags.downtime_ms, "stop precopy when the rest fits this (default 300)");
+  send->add_option("--max-passes", send_flags.max_passes, "precopy passes at most (default 30)")
+      ->check(CLI::Range(1, 1000));
+  send->add_option("--bandwidth", send_flags.bandwidth, "limit the stream to RATE bytes/s (K, M, G suffixes)");
+  send->add_flag("--json", send_flags.json, "NDJSON events on stdout instead of text");
+  AddKeyFlags(send, key_flags);
+
+  RecvFlags recv_flags;
+  CLI::App* recv = app.add_subcommand("recv", "receive a migration into an incoming VMM (gmem-vmm run --incoming)");
+  recv->add_option("--vmm", recv_flags.vmm, "control socket of the incoming target VMM")->required();
+  recv->add_option("--from", recv_flags.from, "tcp:HOST:PORT or unix:PATH to listen on, fd:N, or file:PATH")
+      ->required();
+  recv->add_option("--timeout", recv_flags.timeout_s, "seconds to wait for the source to connect (default: forever)");
+  recv->add_flag("--json", recv_flags.json, "NDJSON events on stdout instead of text");
+  AddKeyFlags(recv, key_flags);
+
+  std::string resolve_vmm;
+  bool resolve_resume = false, resolve_discard = false;
+  CLI::App* resolve = app.add_subcommand("resolve", "after an 'in doubt' switchover: resume or discard one copy");
+  resolve->add_option("--vmm", resolve_vmm, "control socket of the VMM to resolve")->required();
+  resolve->add_flag("--resume", resolve_resume, "resume this copy (only one of the two!)");
+  resolve->add_flag("--discard", resolve_discard, "tell this VMM to quit: the other copy is the guest");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -55,5 +336,8 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (keygen->parsed()) return RunKeygen(out, force, quiet);
+  if (send->parsed()) return RunSend(send_flags, key_flags, quiet);
+  if (recv->parsed()) return RunRecv(recv_flags, key_flags, quiet);
+  if (resolve->parsed()) return RunResolve(resolve_vmm, resolve_resume, resolve_discard, quiet);
   return kExitUsage;
 }

@@ -1,0 +1,99 @@
+#include "migrate/page_sender.h"
+
+#include <cstring>
+
+namespace gmem::migrate {
+
+namespace {
+
+bool IsZeroPage(const std::byte* page) {
+  const auto* words = reinterpret_cast<const uint64_t*>(page);
+  uint64_t acc = 0;
+  for (size_t i = 0; i < memory::kPageSize / sizeof(uint64_t); ++i) acc |= words[i];
+  return acc == 0;
+}
+
+}  // namespace
+
+PageSender::PageSender(ChannelPool& pool, const std::atomic<bool>* cancel, MigrationEvents* events)
+    : pool_(&pool), cancel_(cancel), events_(events) {}
+
+PageSender::~PageSender() {
+  if (slot_ != nullptr) pool_->Release(slot_);
+}
+
+Status PageSender::CopyPage(SourceRegion& region, uint64_t page, std::byte* dst) {
+  if (region.hash != nullptr) return region.hash->CopyForSend(page, {dst, memory::kPageSize});
+  // SAFETY: page < region npages (from the tracker's bitmap) and the page is shared, so the
+  // mapping is readable there; KVM logs any guest write after this copy for the next pass.
+  std::memcpy(dst, region.mapping->PageAddress(region.first_gmem_page() + page), memory::kPageSize);
+  return Status::Ok();
+}
+
+void PageSender::AddPage(uint64_t page, format::RunKind kind) {
+  std::vector<format::PageRun>& runs = slot_->batch.runs;
+  if (!runs.empty() && runs.back().kind == kind && runs.back().first_page + runs.back().npages == page) {
+    ++runs.back().npages;
+  } else {
+    runs.push_back({page, 1, kind});
+  }
+}
+
+Status PageSender::Flush(SourceRegion& region, uint64_t generation, PassStats& stats) {
+  if (handled_.empty()) return Status::Ok();
+  GMEM_RETURN_IF_ERROR(region.tracker->MarkSent(handled_));
+  stats.raw_bytes += uint64_t{buffered_} * memory::kPageSize;
+  progress_ += handled_.size();
+  if (!slot_->batch.runs.empty()) {
+    slot_->batch.region_id = region.region.id;
+    slot_->batch.generation = generation;
+    for (uint32_t i = 0; i < buffered_; ++i) {
+      slot_->batch.data.push_back(ByteSpan(slot_->buffer.data() + uint64_t{i} * memory::kPageSize, memory::kPageSize));
+    }
+    pool_->Submit(slot_);
+    slot_ = nullptr;
+  }
+  handled_.clear();
+  buffered_ = 0;
+  if (events_ != nullptr) events_->OnProgress(stats.pass, progress_, total_, pool_->wire_bytes());
+  return Status::Ok();
+}
+
+Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, uint64_t generation,
+                        bool skip_zero, uint64_t total, PassStats& stats) {
+  Status status;
+  total_ = total;
+  const memory::AttributeMap& attrs = region.tracker->attributes();
+  dirty.ForEachSet([&](uint64_t page) {
+    if (!status.ok()) return;
+    if (attrs.Get(page) != memory::PageAttr::kShared) {
+      status = Unsupported("private page reached the page sender");
+      return;
+    }
+    if (slot_ == nullptr) {
+      auto slot = pool_->Acquire(cancel_);
+      if (!slot.ok()) {
+        status = slot.status();
+        return;
+      }
+      slot_ = *slot;
+    }
+    std::byte* dst = slot_->buffer.data() + uint64_t{buffered_} * memory::kPageSize;
+    status = CopyPage(region, page, dst);
+    if (!status.ok()) return;
+    handled_.push_back(page);
+    if (IsZeroPage(dst)) {
+      ++stats.zero_pages;
+      if (!skip_zero) AddPage(page, format::RunKind::kZero);
+    } else {
+      ++stats.data_pages;
+      AddPage(page, format::RunKind::kData);
+      ++buffered_;
+    }
+    if (buffered_ == kBatchPages || handled_.size() >= 4 * kBatchPages) status = Flush(region, generation, stats);
+  });
+  GMEM_RETURN_IF_ERROR(status);
+  return Flush(region, generation, stats);
+}
+
+}  // namespace gmem::migrate

@@ -1,0 +1,52 @@
+#pragma once
+// PageSender: turns one pass's dirty set of a region into PAGES batches for the ChannelPool.
+// Pages are copied out of the toolkit's mapping into a pool buffer (through the content hash when
+// that is the dirty source, so the hash is of exactly the bytes sent), zero pages become ZERO runs
+// (or are skipped in pass 1, where the target's memory is still zero), and each full batch is
+// submitted and marked sent in the tracker (a batch that then fails to go out fails the whole
+// migration, so marking early loses nothing).
+// Thread-safety: one sender, on the engine's thread.
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "memory/page_bitmap.h"
+#include "migrate/channel_pool.h"
+#include "migrate/migration_types.h"
+#include "migrate/source_region.h"
+
+namespace gmem::migrate {
+
+inline constexpr uint32_t kBatchPages = 256;  // 1 MiB of page data per PAGES record
+
+class PageSender {
+ public:
+  PageSender(ChannelPool& pool, const std::atomic<bool>* cancel, MigrationEvents* events);
+  ~PageSender();  // returns a slot it holds unsubmitted
+  PageSender(const PageSender&) = delete;
+  PageSender& operator=(const PageSender&) = delete;
+
+  // Starts counting progress for a new pass.
+  void StartPass() { progress_ = 0; }
+  // Sends the pages of `dirty` (shared pages only) with generation `generation`, adding to
+  // `stats`. `skip_zero`: zero pages are not sent, only marked sent. `total` feeds progress.
+  Status Send(SourceRegion& region, const memory::PageBitmap& dirty, uint64_t generation, bool skip_zero,
+              uint64_t total, PassStats& stats);
+
+ private:
+  Status CopyPage(SourceRegion& region, uint64_t page, std::byte* dst);
+  Status Flush(SourceRegion& region, uint64_t generation, PassStats& stats);
+  void AddPage(uint64_t page, format::RunKind kind);
+
+  ChannelPool* pool_;
+  const std::atomic<bool>* cancel_;
+  MigrationEvents* events_;
+  BatchSlot* slot_ = nullptr;      // the batch being filled
+  std::vector<uint64_t> handled_;  // pages of the batch, skipped zero pages included
+  uint32_t buffered_ = 0;          // data pages in the slot's buffer
+  uint64_t progress_ = 0;
+  uint64_t total_ = 0;
+};
+
+}  // namespace gmem::migrate

@@ -1,0 +1,288 @@
+#include "migrate/source.h"
+
+#include <chrono>
+
+#include "format/keys.h"
+#include "format/stream_keys.h"
+#include "migrate/page_sender.h"
+
+namespace gmem::migrate {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The VMM writes the vCPU control pages of the boot area itself (docs/control-protocol.md,
+// "dirty-log"): no dirty source sees that, so the final pass resends the whole boot area.
+constexpr uint64_t kBootAreaBytes = uint64_t{2} << 20;
+
+uint64_t MicrosSince(Clock::time_point t) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
+}
+
+Bytes ToBytes(const std::string& s) {
+  Bytes out(s.size());
+  for (size_t i = 0; i < s.size(); ++i) out[i] = static_cast<std::byte>(s[i]);
+  return out;
+}
+
+format::KeySource MakeKeySource(const MigrationKey& key) {
+  if (key.insecure) return format::KeySource::Insecure();
+  return format::KeySource::FromKey(SecretBytes::CopyOf(key.key.span()));
+}
+
+}  // namespace
+
+MigrationSource::MigrationSource(SourceOptions options, MigrationKey key)
+    : options_(std::move(options)), key_(std::move(key)), policy_(options_.convergence) {}
+
+MigrationSource::~MigrationSource() = default;
+
+Status MigrationSource::CheckCancel() const {
+  if (options_.cancel != nullptr && options_.cancel->load()) return Status(Code::kCancelled, "cancelled");
+  return Status::Ok();
+}
+
+Status MigrationSource::Attach() {
+  GMEM_ASSIGN_OR_RETURN(VmmClient client, VmmClient::Connect(options_.vmm_socket, options_.vmm_connect_timeout_ms));
+  vmm_.emplace(std::move(client));
+  GMEM_ASSIGN_OR_RETURN(nlohmann::json info, vmm_->Ok({{"cmd", "query"}}));
+  std::string state = info.value("state", std::string());
+  if (state != "running" && state != "paused") return InvalidArgument("the source VM is " + state);
+  mode_ = info.value("slot", std::string()) == "hva" ? DirtyMode::kKvmDirtyLog : DirtyMode::kContentHash;
+  std::vector<UniqueFd> fds;
+  GMEM_ASSIGN_OR_RETURN(layout_, vmm_->GetMemfds(fds));
+  GMEM_ASSIGN_OR_RETURN(auto attrs, vmm_->GetAttributes(layout_));
+  std::vector<memory::AttributeMap> maps;
+  for (RegionAttributes& r : attrs) {
+    if (r.map.CountPrivate() != 0) {
+      return Unsupported("the VM has private pages (region " + std::to_string(r.region_id) +
+                         "): migrating them needs the guest's export agent, which this build lacks");
+    }
+    maps.push_back(std::move(r.map));
+  }
+  if (mode_ == DirtyMode::kKvmDirtyLog) {
+    // Start the log now: pass 1 reads everything, later passes send what the guest wrote since.
+    GMEM_RETURN_IF_ERROR(vmm_->DirtyLog(layout_).status());
+  }
+  GMEM_ASSIGN_OR_RETURN(regions_, MakeSourceRegions(layout_, fds, maps, mode_));
+  return Status::Ok();
+}
+
+Status MigrationSource::Connect() {
+  GMEM_ASSIGN_OR_RETURN(transport::Uri uri, transport::ParseUri(options_.to_uri));
+  bool socket = uri.kind == transport::Uri::Kind::kTcp || uri.kind == transport::Uri::Kind::kUnix;
+  uint16_t channels = socket ? options_.channels : 1;
+  if (channels == 0 || channels > kMaxChannels) {
+    return InvalidArgument("channels: expected 1.." + std::to_string(kMaxChannels));
+  }
+  for (uint16_t ch = 0; ch < channels; ++ch) {
+    // Channel k + 1 connects only after channel k's handshake, so the target accepts them in order.
+    GMEM_ASSIGN_OR_RETURN(Endpoint endpoint, OpenSourceEndpoint(uri, options_.connect_timeout_ms));
+    GMEM_ASSIGN_OR_RETURN(transport::SessionId session,
+                          EstablishSession(endpoint, key_.key, key_.insecure,
+                                           transport::HandshakeOptions::Role::kInitiator, ch, channels, session_));
+    if (ch == 0) session_ = session;
+    endpoints_.push_back(std::move(endpoint));
+  }
+  stats_.channels = channels;
+  return StartWriters();
+}
+
+Status MigrationSource::StartWriters() {
+  uint16_t channels = static_cast<uint16_t>(endpoints_.size());
+  format::StreamParams params;
+  params.compression = options_.compression;
+  params.channel_count = channels;
+  params.stream_id = session_;  // the target checks it: a recorded stream cannot be replayed
+  GMEM_ASSIGN_OR_RETURN(format::StreamKeys stream_keys, format::CreateStream(params, MakeKeySource(key_)));
+  auto keys = std::make_shared<const format::StreamKeys>(std::move(stream_keys));
+  std::vector<format::ImageWriter> writers;
+  for (uint16_t ch = 0; ch < channels; ++ch) {
+    sinks_.push_back(std::make_unique<ThrottledSink>(*endpoints_[ch].channel,
+                                                     options_.bandwidth_bytes_per_second / channels));
+    format::WriterOptions writer_options;
+    writer_options.channel = ch;
+    writer_options.zstd_level = options_.zstd_level;
+    GMEM_ASSIGN_OR_RETURN(format::ImageWriter writer, format::ImageWriter::Create(*sinks_.back(), keys, writer_options));
+    GMEM_RETURN_IF_ERROR(ch == 0 ? writer.Begin() : writer.Begin(&layout_));
+    writers.push_back(std::move(writer));
+  }
+  GMEM_RETURN_IF_ERROR(writers[0].WriteLayout(layout_));
+  for (const SourceRegion& r : regions_) {
+    format::AttrsRecord attrs;
+    attrs.region_id = r.region.id;
+    attrs.generation = 1;
+    r.tracker->attributes().ForEachRun([&](const memory::AttrRun& run) {
+      attrs.runs.push_back({run.first, run.count, static_cast<format::PageAttr>(run.attr)});
+    });
+    GMEM_RETURN_IF_ERROR(writers[0].WriteAttrs(attrs));
+  }
+  pool_ = std::make_unique<ChannelPool>(std::move(writers), kBatchPages);
+  pool_->SyncWireBytes();
+  sender_ = std::make_unique<PageSender>(*pool_, options_.cancel, options_.events);
+  return Status::Ok();
+}
+
+Expected<std::vector<memory::DirtyReport>> MigrationSource::BeginPass(bool final) {
+  std::vector<std::vector<uint64_t>> logs;
+  if (mode_ == DirtyMode::kKvmDirtyLog) {
+    GMEM_ASSIGN_OR_RETURN(logs, vmm_->DirtyLog(layout_));
+  }
+  GMEM_ASSIGN_OR_RETURN(auto attrs, vmm_->GetAttributes(layout_));
+  std::vector<memory::DirtyReport> reports;
+  for (size_t i = 0; i < regions_.size(); ++i) {
+    SourceRegion& r = regions_[i];
+    if (attrs[i].map.CountPrivate() != 0) {
+      return Unsupported("the guest converted pages of region " + std::to_string(r.region.id) +
+                         " to private during the migration: this build cannot export private pages");
+    }
+    if (r.log != nullptr) GMEM_RETURN_IF_ERROR(r.log->Add(logs[i]));
+    if (final && r.region.gpa_base < kBootAreaBytes) {
+      uint64_t boot_pages = std::min(r.region.npages(), (kBootAreaBytes - r.region.gpa_base) / memory::kPageSize);
+      GMEM_RETURN_IF_ERROR(r.tracker->NoteHostChange({0, boot_pages}));
+    }
+    GMEM_ASSIGN_OR_RETURN(memory::DirtyReport report, r.tracker->BeginPass(attrs[i].map));
+    reports.push_back(std::move(report));
+  }
+  return reports;
+}
+
+Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
+  Clock::time_point start = Clock::now();
+  uint64_t wire_before = pool_->wire_bytes();
+  GMEM_ASSIGN_OR_RETURN(auto reports, BeginPass(final));
+  PassStats stats;
+  stats.pass = pass;
+  stats.final = final;
+  for (const memory::DirtyReport& report : reports) stats.dirty_pages += report.count();
+  if (!final && policy_.ShouldStop(pass, stats.dirty_pages * memory::kPageSize)) {
+    stats_.pass_limit_hit = policy_.HitPassLimit(pass);
+    if (options_.events != nullptr) {
+      options_.events->OnSwitchover(stats.dirty_pages, policy_.EstimateMs(stats.dirty_pages * memory::kPageSize));
+    }
+    stopped = true;
+    return Status::Ok();
+  }
+  sender_->StartPass();
+  for (size_t i = 0; i < regions_.size(); ++i) {
+    GMEM_RETURN_IF_ERROR(sender_->Send(regions_[i], reports[i].dirty, pass, /*skip_zero=*/pass == 1,
+                                       stats.dirty_pages, stats));
+  }
+  GMEM_RETURN_IF_ERROR(pool_->Drain());
+  stats.elapsed_us = MicrosSince(start);
+  stats.wire_bytes = pool_->wire_bytes() - wire_before;
+  format::PassRecord record;
+  record.pass = pass;
+  record.flags = final ? format::kPassFlagFinal : 0;
+  record.data_pages = stats.data_pages;
+  record.zero_pages = stats.zero_pages;
+  record.wire_bytes = stats.wire_bytes;
+  record.dirty_pages = stats.dirty_pages;
+  record.elapsed_us = stats.elapsed_us;
+  GMEM_RETURN_IF_ERROR(pool_->writer(0).WritePass(record));
+  pool_->SyncWireBytes();
+  policy_.RecordPass(stats.wire_bytes, stats.elapsed_us);
+  stats_.data_pages += stats.data_pages;
+  stats_.zero_pages += stats.zero_pages;
+  stats_.raw_bytes += stats.raw_bytes;
+  stats_.passes.push_back(stats);
+  if (options_.events != nullptr) options_.events->OnPass(stats);
+  return Status::Ok();
+}
+
+Status MigrationSource::Precopy() {
+  for (uint32_t pass = 1;; ++pass) {
+    GMEM_RETURN_IF_ERROR(CheckCancel());
+    bool stopped = false;
+    GMEM_RETURN_IF_ERROR(RunPass(pass, /*final=*/false, stopped).WithContext("pass " + std::to_string(pass)));
+    if (stopped) {
+      passes_ = pass;
+      return Status::Ok();
+    }
+  }
+}
+
+Status MigrationSource::StopAndCopy() {
+  GMEM_RETURN_IF_ERROR(CheckCancel());
+  GMEM_RETURN_IF_ERROR(vmm_->Pause());
+  paused_ = true;
+  paused_at_ = Clock::now();
+  bool stopped = false;
+  GMEM_RETURN_IF_ERROR(RunPass(passes_, /*final=*/true, stopped).WithContext("final pass"));
+  GMEM_ASSIGN_OR_RETURN(std::string state, vmm_->GetState());
+  format::StateRecord record;
+  record.entries.push_back({"vmm-state", ToBytes(state)});
+  if (!endpoints_[0].interactive) {
+    // No switchover follows: the digest travels in the stream. Over a socket it follows END, so
+    // that hashing all of memory here overlaps with the target rebuilding (less downtime).
+    GMEM_ASSIGN_OR_RETURN(stats_.source_digest, vmm_->Digest());
+    record.entries.push_back({"vmm-digest", ToBytes(stats_.source_digest.digest + ":" + stats_.source_digest.checksum)});
+  }
+  GMEM_RETURN_IF_ERROR(pool_->writer(0).WriteState(record));
+  for (size_t ch = 0; ch < pool_->channels(); ++ch) {
+    GMEM_RETURN_IF_ERROR(pool_->writer(ch).Finish().status().WithContext("channel " + std::to_string(ch)));
+  }
+  pool_->SyncWireBytes();
+  return CheckCancel();
+}
+
+Status MigrationSource::Switchover() {
+  if (!endpoints_[0].interactive) {
+    // No peer can answer: the stream is complete, the source stays paused (a snapshot's source).
+    stats_.downtime_ms = MicrosSince(paused_at_) / 1000;
+    return Status::Ok();
+  }
+  SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
+  GMEM_ASSIGN_OR_RETURN(stats_.source_digest, vmm_->Digest());
+  GMEM_RETURN_IF_ERROR(
+      link.Send({SwitchoverType::kDigest, stats_.source_digest.digest + ":" + stats_.source_digest.checksum}));
+  GMEM_RETURN_IF_ERROR(link.Expect(SwitchoverType::kReady).WithContext("waiting for the target's READY"));
+  if (Status cancelled = CheckCancel(); !cancelled.ok()) {
+    // Not committed yet: tell the target to discard its copy; the source resumes (Recover).
+    link.Send({SwitchoverType::kAbort, "the source was cancelled"}).IgnoreError();
+    return cancelled;
+  }
+  // From here on the source never resumes: the target may run as soon as it reads COMMIT.
+  committed_ = true;
+  Status st = link.Send({SwitchoverType::kCommit, ""});
+  if (st.ok()) st = link.Expect(SwitchoverType::kResumed);
+  if (!st.ok()) {
+    return Status(Code::kPeerAborted,
+                  "in doubt: the target was READY but did not confirm COMMIT (" + st.ToString() +
+                      "); the source VM stays paused: run 'gmem-migrate resolve' to resume exactly one of the two VMs "
+                      "and discard the other");
+  }
+  stats_.downtime_ms = MicrosSince(paused_at_) / 1000;
+  stats_.acknowledged = true;
+  return vmm_->Quit().WithContext("the target runs; telling the source VMM to quit");
+}
+
+void MigrationSource::Recover() {
+  if (!paused_ || committed_ || !vmm_.has_value()) return;
+  vmm_->Resume().IgnoreError();  // best effort: the error that brought us here is what to report
+  paused_ = false;
+}
+
+Expected<MigrationStats> MigrationSource::Run() {
+  start_ = Clock::now();
+  Status st = Attach().WithContext("attach to the source VMM");
+  if (st.ok()) st = Connect().WithContext("connect to " + options_.to_uri);
+  if (st.ok() && options_.events != nullptr) {
+    uint64_t total = 0;
+    for (const SourceRegion& r : regions_) total += r.region.npages();
+    options_.events->OnStart(total);
+  }
+  if (st.ok()) st = Precopy();
+  if (st.ok()) st = StopAndCopy();
+  if (st.ok()) st = Switchover();
+  if (!st.ok()) {
+    Recover();
+    return st;
+  }
+  stats_.wire_bytes = pool_->wire_bytes();
+  stats_.total_ms = MicrosSince(start_) / 1000;
+  return stats_;
+}
+
+}  // namespace gmem::migrate

@@ -1,0 +1,74 @@
+#pragma once
+// MigrationSource: the source side of a live migration (docs/migration.md). Attaches to the VMM
+// through its control socket, streams layout and attributes, runs precopy passes driven by the
+// per-attribute dirty tracker until the convergence policy stops them, pauses the vCPUs, sends
+// the rest with the vCPU/device state and END, and runs the two-phase switchover.
+//
+// Outcomes: success — the target runs and the source VMM was told to quit (sockets), or the
+// stream is complete and the source VM is left paused (file:/fd: streams). Any failure or cancel
+// before the target's READY leaves the source VM running (resumed if this engine paused it). A
+// connection lost after READY leaves the source paused and the error says "in doubt".
+// Thread-safety: one Run() per object, on one thread.
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "base/expected.h"
+#include "format/image_writer.h"
+#include "migrate/channel_pool.h"
+#include "migrate/convergence.h"
+#include "migrate/endpoint.h"
+#include "migrate/migration_types.h"
+#include "migrate/page_sender.h"
+#include "migrate/source_region.h"
+#include "migrate/switchover.h"
+#include "migrate/throttled_sink.h"
+#include "migrate/vmm_client.h"
+
+namespace gmem::migrate {
+
+class MigrationSource {
+ public:
+  MigrationSource(SourceOptions options, MigrationKey key);
+  ~MigrationSource();
+
+  // Runs the whole migration. On error, the status says what happened and in which phase.
+  Expected<MigrationStats> Run();
+
+ private:
+  Status Attach();
+  Status Connect();
+  Status StartWriters();
+  Status Precopy();
+  Status StopAndCopy();
+  Status Switchover();
+  // One pass: asks every tracker (after fetching the dirty log), then the policy (unless
+  // `final`), then sends. Sets `stopped` when the policy ends precopy before sending.
+  Status RunPass(uint32_t pass, bool final, bool& stopped);
+  Expected<std::vector<memory::DirtyReport>> BeginPass(bool final);
+  Status CheckCancel() const;
+  // Restores the source after a failure that happened before READY.
+  void Recover();
+
+  SourceOptions options_;
+  MigrationKey key_;
+  std::optional<VmmClient> vmm_;
+  DirtyMode mode_ = DirtyMode::kContentHash;
+  format::LayoutRecord layout_;
+  std::vector<SourceRegion> regions_;
+  std::vector<Endpoint> endpoints_;  // channel order
+  std::vector<std::unique_ptr<ThrottledSink>> sinks_;
+  transport::SessionId session_{};
+  std::unique_ptr<ChannelPool> pool_;
+  std::unique_ptr<PageSender> sender_;
+  ConvergencePolicy policy_;
+  MigrationStats stats_;
+  uint32_t passes_ = 0;
+  bool paused_ = false;      // this engine paused the source VM
+  bool committed_ = false;       // COMMIT is being sent: never resume from here on
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point paused_at_;
+};
+
+}  // namespace gmem::migrate

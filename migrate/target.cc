@@ -1,0 +1,279 @@
+#include "migrate/target.h"
+
+#include <sys/socket.h>
+
+#include <cstring>
+#include <thread>
+
+#include "format/keys.h"
+#include "migrate/source_region.h"
+#include "migrate/switchover.h"
+
+namespace gmem::migrate {
+
+namespace {
+
+std::string ToString(const Bytes& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
+
+format::KeySource MakeKeySource(const MigrationKey& key) {
+  if (key.insecure) return format::KeySource::Insecure();
+  return format::KeySource::FromKey(SecretBytes::CopyOf(key.key.span()));
+}
+
+Expected<VmmDigest> ParseDigest(const std::string& text) {
+  size_t colon = text.find(':');
+  if (colon == std::string::npos) return CorruptError("malformed source digest");
+  return VmmDigest{text.substr(0, colon), text.substr(colon + 1)};
+}
+
+}  // namespace
+
+MigrationTarget::MigrationTarget(TargetOptions options, MigrationKey key)
+    : options_(std::move(options)), key_(std::move(key)) {}
+
+MigrationTarget::~MigrationTarget() = default;
+
+size_t MigrationTarget::RegionIndex(uint32_t region_id) const {
+  for (size_t i = 0; i < layout_.regions.size(); ++i) {
+    if (layout_.regions[i].id == region_id) return i;
+  }
+  return layout_.regions.size();
+}
+
+Status MigrationTarget::Accept() {
+  GMEM_ASSIGN_OR_RETURN(VmmClient client, VmmClient::Connect(options_.vmm_socket, options_.vmm_connect_timeout_ms));
+  vmm_.emplace(std::move(client));
+  GMEM_ASSIGN_OR_RETURN(std::string state, vmm_->State());
+  if (state != "incoming") return InvalidArgument("the target VMM is " + state + ", not incoming");
+  GMEM_ASSIGN_OR_RETURN(transport::Uri uri, transport::ParseUri(options_.from_uri));
+  GMEM_ASSIGN_OR_RETURN(TargetChannels channels,
+                        AcceptTargetChannels(uri, options_.accept_timeout_ms, key_.key, key_.insecure));
+  endpoints_ = std::move(channels.endpoints);
+  session_ = channels.session;
+  reader_options_.allow_insecure = key_.insecure;
+  reader_options_.expect_eof_after_end = !endpoints_[0].interactive;
+  GMEM_ASSIGN_OR_RETURN(format::ImageReader reader,
+                        format::ImageReader::Open(*endpoints_[0].channel, MakeKeySource(key_), reader_options_));
+  if (endpoints_[0].interactive && reader.header().stream_id != session_) {
+    return AuthError("the stream does not belong to this session (a replayed or spliced stream)");
+  }
+  if (reader.header().channel_count != endpoints_.size()) {
+    return ProtocolError("the stream has " + std::to_string(reader.header().channel_count) + " channels, the session " +
+                         std::to_string(endpoints_.size()));
+  }
+  reader_.emplace(std::move(reader));
+  result_.channels = static_cast<uint16_t>(endpoints_.size());
+  return Status::Ok();
+}
+
+Status MigrationTarget::OnLayout(const format::LayoutRecord& layout) {
+  layout_ = layout;
+  std::vector<UniqueFd> fds;
+  GMEM_RETURN_IF_ERROR(vmm_->PrepareIncoming(layout_, fds));
+  GMEM_ASSIGN_OR_RETURN(mappings_, MapRegions(layout_, fds));
+  for (const format::Region& r : layout_.regions) {
+    attrs_.emplace_back(r.npages(), memory::PageAttr::kShared);
+    attrs_generation_.push_back(0);
+    page_generation_.emplace_back(r.npages(), 0);
+  }
+  return Status::Ok();
+}
+
+Status MigrationTarget::OnAttrs(const format::AttrsRecord& record) {
+  size_t i = RegionIndex(record.region_id);
+  if (i == layout_.regions.size()) return ProtocolError("ATTRS for an unknown region");
+  if (record.generation < attrs_generation_[i]) return Status::Ok();
+  std::vector<memory::AttrRun> runs;
+  for (const format::AttrRun& run : record.runs) {
+    runs.push_back({run.first_page, run.npages, static_cast<memory::PageAttr>(run.attr)});
+  }
+  GMEM_ASSIGN_OR_RETURN(attrs_[i], memory::AttributeMap::FromRuns(layout_.regions[i].npages(), runs));
+  attrs_generation_[i] = record.generation;
+  return Status::Ok();
+}
+
+Status MigrationTarget::OnPages(const format::PagesRecord& record) {
+  size_t i = RegionIndex(record.region_id);
+  if (i == layout_.regions.size()) return ProtocolError("PAGES for an unknown region");
+  const memory::GuestMemfdMapping& mapping = mappings_[i];
+  uint64_t first_gmem_page = layout_.regions[i].gmem_offset / memory::kPageSize;
+  std::vector<uint32_t>& generations = page_generation_[i];
+  uint32_t generation = static_cast<uint32_t>(std::min<uint64_t>(record.generation, UINT32_MAX));
+  const std::byte* data = record.data.data();
+  for (const format::PageRun& run : record.runs) {
+    for (uint64_t p = run.first_page; p < run.first_page + run.npages; ++p) {
+      bool apply = generation >= generations[p];
+      if (apply) {
+        generations[p] = generation;
+        // SAFETY: the reader checked the run against the region (§5.3), so p < npages, and every
+        // page of an incoming VM is shared in the toolkit's mapping until attributes are applied.
+        std::byte* dst = mapping.PageAddress(first_gmem_page + p);
+        if (run.kind == format::RunKind::kData) {
+          std::memcpy(dst, data, memory::kPageSize);
+        } else {
+          std::memset(dst, 0, memory::kPageSize);
+        }
+      }
+      if (run.kind == format::RunKind::kData) data += memory::kPageSize;
+    }
+  }
+  result_.data_pages += record.data_pages;
+  result_.zero_pages += record.zero_pages;
+  return Status::Ok();
+}
+
+Status MigrationTarget::OnState(const format::StateRecord& record) {
+  for (const format::StateEntry& entry : record.entries) {
+    if (entry.name == "vmm-state") state_ = ToString(entry.blob);
+    if (entry.name == "vmm-digest") {
+      GMEM_ASSIGN_OR_RETURN(source_digest_, ParseDigest(ToString(entry.blob)));
+    }
+  }
+  return Status::Ok();
+}
+
+Status MigrationTarget::Dispatch(const format::Record& record) {
+  std::lock_guard<std::mutex> lock(apply_mu_);
+  ++result_.records;
+  Status st;
+  if (auto* attrs = std::get_if<format::AttrsRecord>(&record.body)) st = OnAttrs(*attrs);
+  else if (auto* pages = std::get_if<format::PagesRecord>(&record.body)) st = OnPages(*pages);
+  else if (auto* state = std::get_if<format::StateRecord>(&record.body)) st = OnState(*state);
+  else if (std::holds_alternative<format::PrivateRecord>(record.body)) {
+    st = Unsupported("the stream carries private pages: this build has no agent to import them");
+  }
+  return st.WithContext("record " + std::to_string(record.index));
+}
+
+void MigrationTarget::ShutdownChannels() {
+  for (const Endpoint& e : endpoints_) ::shutdown(e.channel->fd(), SHUT_RDWR);
+}
+
+Status MigrationTarget::ReceiveChannel(size_t channel) {
+  format::ReaderOptions options = reader_options_;
+  options.channel = static_cast<uint16_t>(channel);
+  GMEM_ASSIGN_OR_RETURN(format::ImageReader reader,
+                        format::ImageReader::OpenChannel(*endpoints_[channel].channel, reader_->keys(), layout_, options));
+  for (;;) {
+    GMEM_ASSIGN_OR_RETURN(const format::Record* record, reader.Next());
+    if (std::holds_alternative<format::EndRecord>(record->body)) {
+      std::lock_guard<std::mutex> lock(apply_mu_);
+      result_.wire_bytes += reader.offset();
+      return Status::Ok();
+    }
+    GMEM_RETURN_IF_ERROR(Dispatch(*record));
+  }
+}
+
+Status MigrationTarget::Receive() {
+  // Channel 0 starts with LAYOUT (FORMAT.md grammar); the other channels need it to open.
+  GMEM_ASSIGN_OR_RETURN(const format::Record* first, reader_->Next());
+  const auto* layout = std::get_if<format::LayoutRecord>(&first->body);
+  if (layout == nullptr) return ProtocolError("channel 0 does not start with LAYOUT");
+  ++result_.records;
+  GMEM_RETURN_IF_ERROR(OnLayout(*layout));
+  std::vector<Status> statuses(endpoints_.size());
+  std::vector<std::thread> threads;
+  for (size_t ch = 1; ch < endpoints_.size(); ++ch) {
+    threads.emplace_back([this, ch, &statuses] {
+      statuses[ch] = ReceiveChannel(ch).WithContext("channel " + std::to_string(ch));
+      if (!statuses[ch].ok()) ShutdownChannels();
+    });
+  }
+  statuses[0] = [&]() -> Status {
+    for (;;) {
+      GMEM_ASSIGN_OR_RETURN(const format::Record* record, reader_->Next());
+      if (std::holds_alternative<format::EndRecord>(record->body)) {
+        std::lock_guard<std::mutex> lock(apply_mu_);
+        result_.wire_bytes += reader_->offset();
+        return Status::Ok();
+      }
+      GMEM_RETURN_IF_ERROR(Dispatch(*record));
+    }
+  }();
+  if (!statuses[0].ok()) ShutdownChannels();
+  for (std::thread& t : threads) t.join();
+  // The first failure in time is usually the cause; the others are its echo (shut down).
+  for (const Status& st : statuses) {
+    if (!st.ok() && st.code() != Code::kIo && st.code() != Code::kCorrupt) return st;
+  }
+  for (const Status& st : statuses) GMEM_RETURN_IF_ERROR(st);
+  return Status::Ok();
+}
+
+Status MigrationTarget::Apply() {
+  if (state_.empty()) return CorruptError("the stream has no VM state");
+  if (!source_digest_.has_value() && !endpoints_[0].interactive) return CorruptError("the stream has no VM digest");
+  std::vector<RegionAttributes> regions;
+  for (size_t i = 0; i < attrs_.size(); ++i) {
+    if (attrs_[i].CountPrivate() != 0) return Unsupported("the stream marks private pages: no agent to import them");
+    regions.push_back({layout_.regions[i].id, attrs_[i]});
+  }
+  GMEM_RETURN_IF_ERROR(vmm_->SetAttributes(regions));
+  GMEM_RETURN_IF_ERROR(vmm_->SetState(state_));
+  GMEM_ASSIGN_OR_RETURN(result_.digest, vmm_->Digest());
+  if (!source_digest_.has_value()) {
+    SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
+    GMEM_ASSIGN_OR_RETURN(SwitchoverMessage message, link.Receive());
+    if (message.type == SwitchoverType::kAbort) return Status(Code::kPeerAborted, "the source aborted: " + message.reason);
+    if (message.type != SwitchoverType::kDigest) {
+      return ProtocolError("expected DIGEST, got " + std::string(SwitchoverTypeName(message.type)));
+    }
+    GMEM_ASSIGN_OR_RETURN(source_digest_, ParseDigest(message.reason));
+  }
+  if (!(result_.digest == *source_digest_)) {
+    return CorruptError("the rebuilt VM's digest " + result_.digest.digest + "/" + result_.digest.checksum +
+                        " differs from the source's " + source_digest_->digest + "/" + source_digest_->checksum);
+  }
+  return Status::Ok();
+}
+
+Status MigrationTarget::Switchover() {
+  if (!endpoints_[0].interactive) {
+    GMEM_RETURN_IF_ERROR(vmm_->Resume());
+    result_.resumed = true;
+    return Status::Ok();
+  }
+  SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
+  GMEM_RETURN_IF_ERROR(link.Send({SwitchoverType::kReady, ""}));
+  ready_ = true;
+  Expected<SwitchoverMessage> answer = link.Receive();
+  if (answer.ok() && answer->type == SwitchoverType::kAbort) {
+    // The source aborted before committing and runs on: discard this copy.
+    ready_ = false;
+    return Status(Code::kPeerAborted, "the source aborted: " + answer->reason);
+  }
+  Status st = answer.status();
+  if (st.ok() && answer->type != SwitchoverType::kCommit) {
+    st = ProtocolError("expected COMMIT, got " + std::string(SwitchoverTypeName(answer->type)));
+  }
+  if (!st.ok()) {
+    return Status(Code::kPeerAborted, "in doubt: READY was sent but no COMMIT came (" + st.ToString() +
+                                          "); the target VM stays paused: run 'gmem-migrate resolve' to resume "
+                                          "exactly one of the two VMs and discard the other");
+  }
+  GMEM_RETURN_IF_ERROR(vmm_->Resume());
+  result_.resumed = true;
+  // The source has committed and quits regardless; a lost confirmation changes nothing here.
+  link.Send({SwitchoverType::kResumed, ""}).IgnoreError();
+  return Status::Ok();
+}
+
+Expected<TargetResult> MigrationTarget::Run() {
+  Status st = Accept();
+  if (st.ok()) st = Receive().WithContext("receive");
+  if (st.ok()) st = Apply().WithContext("rebuild");
+  if (st.ok()) st = Switchover();
+  if (st.ok()) return result_;
+  if (!ready_ && vmm_.has_value()) {
+    if (!endpoints_.empty() && endpoints_[0].interactive) {
+      SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
+      link.Send({SwitchoverType::kAbort, st.ToString()}).IgnoreError();
+    }
+    // Discard the incomplete copy: the target VM never ran and never will.
+    vmm_->Quit().IgnoreError();
+  }
+  return st;
+}
+
+}  // namespace gmem::migrate

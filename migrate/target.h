@@ -1,0 +1,72 @@
+#pragma once
+// MigrationTarget: the target side of a live migration (docs/migration.md). Accepts the stream,
+// verifies every record (the reader checks seals, grammar and END), builds the incoming VM
+// through its VMM's control socket — layout first, shared pages written in place through the
+// guest_memfd mappings, newest generation winning, then attributes and vCPU state — checks that
+// the VMM's digest equals the source's at pause, and runs the two-phase switchover: READY, then
+// resume only on COMMIT.
+//
+// The target VM never resumes on an incomplete or unverified stream: any failure before READY
+// sends ABORT (when a peer can hear it) and tells the incoming VMM to quit (the copy is
+// discarded). A connection lost after READY leaves the target paused, "in doubt".
+// Thread-safety: one Run() per object, on one thread.
+
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "base/expected.h"
+#include "format/image_reader.h"
+#include "memory/attribute_map.h"
+#include "memory/guest_memfd_mapping.h"
+#include "migrate/endpoint.h"
+#include "migrate/migration_types.h"
+#include "migrate/vmm_client.h"
+
+namespace gmem::migrate {
+
+class MigrationTarget {
+ public:
+  MigrationTarget(TargetOptions options, MigrationKey key);
+  ~MigrationTarget();
+
+  Expected<TargetResult> Run();
+
+ private:
+  Status Accept();
+  Status Receive();
+  // Reads channel `channel` (> 0) to its END, applying what it carries.
+  Status ReceiveChannel(size_t channel);
+  Status Dispatch(const format::Record& record);
+  // Unblocks every channel's reader after a failure on one of them.
+  void ShutdownChannels();
+  Status OnLayout(const format::LayoutRecord& layout);
+  Status OnAttrs(const format::AttrsRecord& record);
+  Status OnPages(const format::PagesRecord& record);
+  Status OnState(const format::StateRecord& record);
+  Status Apply();
+  Status Switchover();
+  size_t RegionIndex(uint32_t region_id) const;
+
+  TargetOptions options_;
+  MigrationKey key_;
+  std::optional<VmmClient> vmm_;
+  std::vector<Endpoint> endpoints_;  // channel order
+  transport::SessionId session_{};
+  std::optional<format::ImageReader> reader_;  // channel 0
+  format::ReaderOptions reader_options_;
+  // Serialises what the channels' threads apply (pages, attributes, state, counters); the readers
+  // authenticate and decompress in parallel outside it.
+  std::mutex apply_mu_;
+  format::LayoutRecord layout_;
+  std::vector<memory::GuestMemfdMapping> mappings_;
+  std::vector<memory::AttributeMap> attrs_;
+  std::vector<uint64_t> attrs_generation_;
+  std::vector<std::vector<uint32_t>> page_generation_;  // per region, per page: last applied
+  std::string state_;
+  std::optional<VmmDigest> source_digest_;
+  TargetResult result_;
+  bool ready_ = false;
+};
+
+}  // namespace gmem::migrate

@@ -1,0 +1,179 @@
+// Live migration of a running guest, in-process engines against real gmem-vmm processes: the
+// target finishes with the checksum of an uninterrupted run, and its digest at resume equals
+// the source's at pause.
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "migrate/source.h"
+#include "migrate/target.h"
+#include "migrate/vmm_client.h"
+#include "tests/migrate/migrate_testing.h"
+
+namespace gmem::migrate {
+namespace {
+
+using testing::NewKey;
+using testing::VmPair;
+using testing::VmSpec;
+using vmm::testing::ChecksumIn;
+using vmm::testing::RunForChecksum;
+
+struct Outcome {
+  Expected<MigrationStats> source = Status(Code::kCancelled, "not run");
+  Expected<TargetResult> target = Status(Code::kCancelled, "not run");
+};
+
+// Runs both engines over unix:<dir>/mig after the guest ran for a while.
+Outcome Migrate(VmPair& vms, SourceOptions source_options, const MigrationKey& key) {
+  std::string uri = "unix:" + vms.dir.File("mig.sock");
+  TargetOptions target_options;
+  target_options.vmm_socket = vms.target_socket;
+  target_options.from_uri = uri;
+  target_options.accept_timeout_ms = 30000;
+  auto target = std::async(std::launch::async, [&, k = testing::CopyKey(key)]() mutable {
+    return MigrationTarget(target_options, std::move(k)).Run();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  source_options.vmm_socket = vms.source_socket;
+  source_options.to_uri = uri;
+  Outcome out;
+  out.source = MigrationSource(std::move(source_options), testing::CopyKey(key)).Run();
+  out.target = target.get();
+  return out;
+}
+
+void ExpectMigrated(VmPair& vms, const Outcome& out, const std::string& baseline) {
+  ASSERT_OK(out.source) << vms.source->err();
+  ASSERT_OK(out.target) << vms.target->err();
+  EXPECT_TRUE(out.source->acknowledged);
+  EXPECT_TRUE(out.target->resumed);
+  EXPECT_FALSE(out.source->source_digest.digest.empty());
+  EXPECT_EQ(out.source->source_digest, out.target->digest);
+  EXPECT_EQ(vms.source->Wait(), 0) << vms.source->err();
+  EXPECT_EQ(vms.source->out(), "");  // told to quit: it never finished here
+  ASSERT_EQ(vms.target->Wait(), 0) << vms.target->err();
+  EXPECT_EQ(ChecksumIn(vms.target->out()), baseline);
+}
+
+struct LiveCase {
+  const char* slot;
+  const char* regions;
+  format::Compression compression;
+  uint16_t channels;
+};
+
+void PrintTo(const LiveCase& c, std::ostream* os) {
+  *os << c.slot << ", " << c.regions << " regions, "
+      << (c.compression == format::Compression::kZstd ? "zstd" : "no compression") << ", " << c.channels
+      << " channel(s)";
+}
+
+class LiveMigrationTest : public ::testing::TestWithParam<LiveCase> {};
+
+TEST_P(LiveMigrationTest, TargetFinishesWithTheUninterruptedChecksum) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  VmSpec spec;
+  spec.slot = GetParam().slot;
+  spec.regions = GetParam().regions;
+  std::string baseline = RunForChecksum(testing::VmArgs(spec, false));
+  ASSERT_FALSE(baseline.empty());
+  VmPair vms(spec);
+  SourceOptions options;
+  options.compression = GetParam().compression;
+  options.channels = GetParam().channels;
+  Outcome out = Migrate(vms, std::move(options), NewKey());
+  ExpectMigrated(vms, out, baseline);
+  if (HasFailure()) return;
+  EXPECT_EQ(out.source->channels, GetParam().channels);
+  EXPECT_EQ(out.target->channels, GetParam().channels);
+  EXPECT_EQ(out.target->wire_bytes, out.source->wire_bytes);
+  // Pass 1 skipped the zero pages; the final pass is marked.
+  ASSERT_GE(out.source->passes.size(), 2u);
+  EXPECT_GT(out.source->passes.front().zero_pages, 0u);
+  EXPECT_TRUE(out.source->passes.back().final);
+  EXPECT_GT(out.source->wire_bytes, 0u);
+  if (GetParam().compression == format::Compression::kZstd) {
+    EXPECT_GT(out.source->compression_ratio(), 1.2);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, LiveMigrationTest,
+    ::testing::Values(LiveCase{"gmem", "1", format::Compression::kZstd, 1},
+                      LiveCase{"hva", "1", format::Compression::kZstd, 1},
+                      LiveCase{"gmem", "1", format::Compression::kZstd, 2},
+                      LiveCase{"hva", "1", format::Compression::kZstd, 2},
+                      LiveCase{"gmem", "1", format::Compression::kNone, 2},
+                      LiveCase{"hva", "1", format::Compression::kNone, 1},
+                      LiveCase{"gmem", "3", format::Compression::kZstd, 2},
+                      LiveCase{"hva", "3", format::Compression::kZstd, 1}),
+    [](const auto& info) {
+      return std::string(info.param.slot) + "_" + info.param.regions + "regions_" +
+             (info.param.compression == format::Compression::kZstd ? "zstd_" : "raw_") +
+             std::to_string(info.param.channels) + "ch";
+    });
+
+// The guest dirties memory faster than the (throttled) link carries it: precopy cannot converge,
+// the pass limit ends it, and the result is still exact.
+TEST(LiveMigrationLimitTest, PassLimitEndsPrecopyWhenTheLinkIsTooSlow) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  VmSpec spec;
+  spec.mem = "16M";
+  spec.slot = "hva";
+  spec.rate = "4000";
+  spec.steps = "40000";
+  std::string baseline = RunForChecksum(testing::VmArgs(spec, false));
+  ASSERT_FALSE(baseline.empty());
+  VmPair vms(spec);
+  SourceOptions options;
+  options.bandwidth_bytes_per_second = 3 << 20;
+  options.convergence.max_passes = 2;
+  options.convergence.downtime_ms = 50;
+  Outcome out = Migrate(vms, std::move(options), NewKey());
+  ExpectMigrated(vms, out, baseline);
+  if (HasFailure()) return;
+  EXPECT_TRUE(out.source->pass_limit_hit);
+  EXPECT_EQ(out.source->passes.size(), 3u);  // two precopy passes and the final one
+}
+
+// file: streams have nobody to acknowledge: the source stays paused, and the stream read back
+// later rebuilds the same VM.
+TEST(LiveMigrationFileTest, AFileStreamRebuildsTheVmAndLeavesTheSourcePaused) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  VmSpec spec;
+  spec.regions = "2";
+  std::string baseline = RunForChecksum(testing::VmArgs(spec, false));
+  ASSERT_FALSE(baseline.empty());
+  VmPair vms(spec);
+  MigrationKey key = NewKey();
+  std::string uri = "file:" + vms.dir.File("stream.gmem");
+  SourceOptions source_options;
+  source_options.vmm_socket = vms.source_socket;
+  source_options.to_uri = uri;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto stats = MigrationSource(std::move(source_options), testing::CopyKey(key)).Run();
+  ASSERT_OK(stats);
+  EXPECT_FALSE(stats->acknowledged);
+  EXPECT_EQ(stats->channels, 1);
+  auto source = VmmClient::Connect(vms.source_socket);
+  ASSERT_OK(source);
+  auto state = source->State();
+  ASSERT_OK(state);
+  EXPECT_EQ(*state, "paused");
+
+  TargetOptions target_options;
+  target_options.vmm_socket = vms.target_socket;
+  target_options.from_uri = uri;
+  auto result = MigrationTarget(target_options, testing::CopyKey(key)).Run();
+  ASSERT_OK(result);
+  EXPECT_EQ(result->digest, stats->source_digest);
+  ASSERT_OK(source->Quit());
+  EXPECT_EQ(vms.source->Wait(), 0);
+  ASSERT_EQ(vms.target->Wait(), 0) << vms.target->err();
+  EXPECT_EQ(ChecksumIn(vms.target->out()), baseline);
+}
+
+}  // namespace
+}  // namespace gmem::migrate

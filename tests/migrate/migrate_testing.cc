@@ -1,0 +1,43 @@
+#include "tests/migrate/migrate_testing.h"
+
+#include "format/keys.h"
+
+namespace gmem::migrate::testing {
+
+std::vector<std::string> VmArgs(const VmSpec& spec, bool with_rate) {
+  std::string workload = spec.workload + (with_rate ? ":rate=" + spec.rate : "");
+  return {"run", "--mem", spec.mem, "--regions", spec.regions, "--slot", spec.slot, "--workload", workload,
+          "--seed", spec.seed, "--steps", spec.steps};
+}
+
+VmPair::VmPair(const VmSpec& spec) {
+  source_socket = dir.File("src.sock");
+  target_socket = dir.File("dst.sock");
+  auto args = VmArgs(spec, true);
+  args.insert(args.end(), {"--control", source_socket});
+  source = std::make_unique<vmm::testing::VmmProcess>(args);
+  target = std::make_unique<vmm::testing::VmmProcess>(
+      std::vector<std::string>{"run", "--incoming", "--control", target_socket});
+}
+
+MigrationKey NewKey() {
+  MigrationKey key;
+  auto k = format::GenerateKey();
+  EXPECT_OK(k);
+  if (k.ok()) key.key = std::move(k).value();
+  return key;
+}
+
+MigrationKey CopyKey(const MigrationKey& key) {
+  MigrationKey copy;
+  copy.key = SecretBytes::CopyOf(key.key.span());
+  copy.insecure = key.insecure;
+  return copy;
+}
+
+void WriteKeyFile(const MigrationKey& key, const std::string& path) {
+  SecretBytes text = format::FormatKeyFile(key.key);
+  EXPECT_OK(WriteSecretFile(path, text.span(), /*overwrite=*/true));
+}
+
+}  // namespace gmem::migrate::testing
