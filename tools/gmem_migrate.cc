@@ -16,7 +16,9 @@
 #include "format/keys.h"
 #include "migrate/source.h"
 #include "migrate/target.h"
+#include "tools/cli_parse.h"
 #include "tools/exit_codes.h"
+#include "tools/key_args.h"
 
 namespace gmem::tools {
 namespace {
@@ -68,12 +70,7 @@ Expected<migrate::MigrationKey> LoadKey(const KeyFlags& flags) {
   if (flags.key_file.empty() && flags.key_fd < 0) {
     return InvalidArgument("no key: give --key-file (see 'keygen') or --insecure-no-encryption");
   }
-  Expected<SecretBytes> text = flags.key_fd >= 0 ? ReadSecretFd(flags.key_fd, format::kKeyFileMaxBytes)
-                                                 : ReadSecretFile(flags.key_file, format::kKeyFileMaxBytes);
-  if (!text.ok()) return text.status();
-  auto parsed = format::ParseKeyFile(text->span());
-  if (!parsed.ok()) return std::move(parsed).status().WithContext("key file");
-  key.key = std::move(parsed).value();
+  GMEM_ASSIGN_OR_RETURN(key.key, ReadKeyFile(flags.key_file, flags.key_fd));
   return key;
 }
 
@@ -325,16 +322,7 @@ int main(int argc, char** argv) {
   resolve->add_flag("--resume", resolve_resume, "resume this copy (only one of the two!)");
   resolve->add_flag("--discard", resolve_discard, "tell this VMM to quit: the other copy is the guest");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s: %s (see --help)\n", std::string(kTool).c_str(), e.what());
-    return kExitUsage;
-  }
+  if (auto code = ParseArgs(app, argc, argv, kTool)) return *code;
   if (keygen->parsed()) return RunKeygen(out, force, quiet);
   if (send->parsed()) return RunSend(send_flags, key_flags, quiet);
   if (recv->parsed()) return RunRecv(recv_flags, key_flags, quiet);

@@ -6,6 +6,18 @@
 
 namespace gmem::tools {
 
+Expected<SecretBytes> ReadKeyFile(const std::string& path, int fd) {
+  Expected<SecretBytes> text =
+      fd >= 0 ? ReadSecretFd(fd, format::kKeyFileMaxBytes) : ReadSecretFile(path, format::kKeyFileMaxBytes);
+  if (!text.ok()) return text.status();
+  auto key = format::ParseKeyFile(text->span());
+  if (!key.ok()) {
+    std::string where = fd >= 0 ? "--key-fd " + std::to_string(fd) : "key file '" + path + "'";
+    return std::move(key).status().WithContext(where);
+  }
+  return key;
+}
+
 void AddKeyFlags(CLI::App& app, KeyArgs& args) {
   app.add_option("--key-file", args.key_file, "key file written by 'gmem-migrate keygen' (mode 0600)");
   app.add_option("--key-fd", args.key_fd, "read the key file's contents from this inherited fd")->check(CLI::NonNegativeNumber);
@@ -31,15 +43,8 @@ Expected<format::KeySource> LoadKey(const KeyArgs& args) {
     if (n == 0) return InvalidArgument("the passphrase is empty");
     return format::KeySource::FromPassphrase(SecretBytes::CopyOf(pass.span().first(n)));
   }
-  Expected<SecretBytes> text = args.key_fd >= 0 ? ReadSecretFd(args.key_fd, format::kKeyFileMaxBytes)
-                                                : ReadSecretFile(args.key_file, format::kKeyFileMaxBytes);
-  if (!text.ok()) return text.status();
-  auto key = format::ParseKeyFile(text->span());
-  if (!key.ok()) {
-    std::string where = args.key_fd >= 0 ? "--key-fd " + std::to_string(args.key_fd) : "'" + args.key_file + "'";
-    return std::move(key).status().WithContext(where);
-  }
-  return format::KeySource::FromKey(std::move(key).value());
+  GMEM_ASSIGN_OR_RETURN(SecretBytes key, ReadKeyFile(args.key_file, args.key_fd));
+  return format::KeySource::FromKey(std::move(key));
 }
 
 }  // namespace gmem::tools

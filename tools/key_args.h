@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/expected.h"
+#include "base/secret.h"
 #include "format/keys.h"
 
 namespace CLI {
@@ -23,6 +24,10 @@ struct KeyArgs {
 
 // Adds --key-file, --key-fd, --passphrase-fd and --insecure-no-encryption to `app`.
 void AddKeyFlags(CLI::App& app, KeyArgs& args);
+
+// Reads and parses a key file from `fd` when fd >= 0, else from `path` (which must not be
+// readable by group or others). Errors name where the key came from.
+Expected<SecretBytes> ReadKeyFile(const std::string& path, int fd);
 
 // The KeySource the flags name. Exactly one of the key flags, or --insecure-no-encryption.
 Expected<format::KeySource> LoadKey(const KeyArgs& args);
