@@ -12,7 +12,6 @@
 #include "migrate/vmm_client.h"
 #include "tests/migrate/migrate_testing.h"
 #include "tests/migrate/relay.h"
-#include "tests/migrate/tool_process.h"
 
 namespace gmem::migrate {
 namespace {
@@ -21,7 +20,7 @@ using ::gmem::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using testing::NewKey;
-using testing::ToolProcess;
+using ::gmem::testing::ToolProcess;
 using testing::VmPair;
 using testing::VmSpec;
 using vmm::testing::ChecksumIn;

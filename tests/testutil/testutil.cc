@@ -1,13 +1,16 @@
 #include "tests/testutil/testutil.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace gmem::testing {
 
@@ -46,15 +49,13 @@ std::string Slurp(const std::string& path) {
 
 }  // namespace
 
-ToolResult RunTool(const std::string& tool, const std::vector<std::string>& args, const std::string& stdin_data) {
-  // The tools are built next to the test binaries (build/bin).
+ToolProcess::ToolProcess(const std::string& tool, const std::vector<std::string>& args,
+                         const std::string& stdin_data) {
   std::string exe = std::filesystem::read_symlink("/proc/self/exe").parent_path().string() + "/" + tool;
-  TempDir io;
-  std::string in_path = io.File("stdin"), out_path = io.File("stdout"), err_path = io.File("stderr");
+  std::string in_path = dir_.File("stdin"), out_path = dir_.File("stdout"), err_path = dir_.File("stderr");
   std::ofstream(in_path) << stdin_data;
-  ToolResult result;
-  pid_t pid = fork();
-  if (pid == 0) {
+  pid_ = fork();
+  if (pid_ == 0) {
     int in = open(in_path.c_str(), O_RDONLY);
     int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -68,11 +69,48 @@ ToolResult RunTool(const std::string& tool, const std::vector<std::string>& args
     execv(exe.c_str(), argv.data());
     _exit(127);
   }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  result.out = Slurp(out_path);
-  result.err = Slurp(err_path);
+}
+
+ToolProcess::~ToolProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void ToolProcess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+int ToolProcess::Wait(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (pid_ > 0) {
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      pid_ = -1;
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+std::string ToolProcess::out() const { return Slurp(dir_.File("stdout")); }
+std::string ToolProcess::err() const { return Slurp(dir_.File("stderr")); }
+
+ToolResult RunTool(const std::string& tool, const std::vector<std::string>& args, const std::string& stdin_data) {
+  ToolProcess p(tool, args, stdin_data);
+  ToolResult result;
+  result.exit_code = p.Wait();
+  result.out = p.out();
+  result.err = p.err();
   return result;
 }
 

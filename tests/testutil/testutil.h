@@ -71,4 +71,24 @@ class TempDir {
   std::string path_;
 };
 
+// A tool from the test binary's own directory (build/bin) as a background child process: stdin
+// from `stdin_data`, stdout/stderr captured to files, signals, and a wait with a timeout.
+class ToolProcess {
+ public:
+  ToolProcess(const std::string& tool, const std::vector<std::string>& args, const std::string& stdin_data = "");
+  ~ToolProcess();  // kills the process if it still runs
+  ToolProcess(const ToolProcess&) = delete;
+  ToolProcess& operator=(const ToolProcess&) = delete;
+
+  void Signal(int sig);
+  // The exit code; -1 when killed by a signal, or still running at the timeout (then killed).
+  int Wait(int timeout_ms = 120000);
+  std::string out() const;
+  std::string err() const;
+
+ private:
+  TempDir dir_;
+  int pid_ = -1;
+};
+
 }  // namespace gmem::testing

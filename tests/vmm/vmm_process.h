@@ -3,8 +3,6 @@
 // testutil's RunTool), with stdout/stderr captured to files, waited for with a timeout and killed
 // if the test ends first.
 
-#include <sys/types.h>
-
 #include <string>
 #include <vector>
 
@@ -19,23 +17,10 @@ namespace gmem::vmm::testing {
       GTEST_SKIP() << "needs /dev/kvm: runs a real KVM guest";              \
   } while (0)
 
-class VmmProcess {
+// Starts build/bin/gmem-vmm with `args` (see gmem::testing::ToolProcess).
+class VmmProcess : public gmem::testing::ToolProcess {
  public:
-  // Starts build/bin/gmem-vmm with `args`.
-  explicit VmmProcess(const std::vector<std::string>& args);
-  ~VmmProcess();  // kills the process if it still runs
-  VmmProcess(const VmmProcess&) = delete;
-  VmmProcess& operator=(const VmmProcess&) = delete;
-
-  // Waits up to `timeout_ms` for the exit; returns the exit code, -1 when killed by a signal or
-  // still running at the timeout (then it is killed).
-  int Wait(int timeout_ms = 120000);
-  std::string out() const;
-  std::string err() const;
-
- private:
-  gmem::testing::TempDir dir_;
-  pid_t pid_ = -1;
+  explicit VmmProcess(const std::vector<std::string>& args) : ToolProcess("gmem-vmm", args) {}
 };
 
 // Runs gmem-vmm to its end and returns the hex of its `checksum=` line ("" on failure, with the
