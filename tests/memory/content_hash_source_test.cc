@@ -26,17 +26,9 @@ constexpr uint64_t kGmemFlags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SH
 
 void Fill(GuestMemfdMapping& m, uint64_t page, uint8_t value) { std::memset(m.PageAddress(page), value, kPageSize); }
 
-class ContentHashTest : public ::testing::Test {
+class ContentHashTest : public testing::RealVmTest {
  protected:
-  void SetUp() override {
-    GMEM_SKIP_WITHOUT_KVM("hashes a real guest_memfd mapping");
-    auto kvm = KvmSystem::Open();
-    ASSERT_OK(kvm);
-    kvm_.emplace(std::move(*kvm));
-    auto vm = Vm::Create(*kvm_);
-    ASSERT_OK(vm);
-    vm_.emplace(std::move(*vm));
-  }
+  const char* SkipReason() const override { return "hashes a real guest_memfd mapping"; }
   void MapPages(uint64_t npages, bool populate = false) {
     auto g = GuestMemfd::Create(*vm_, npages * kPageSize, kGmemFlags);
     ASSERT_OK(g);
@@ -44,8 +36,6 @@ class ContentHashTest : public ::testing::Test {
     ASSERT_OK(m);
     map_.emplace(std::move(*m));
   }
-  std::optional<KvmSystem> kvm_;
-  std::optional<Vm> vm_;
   std::optional<GuestMemfdMapping> map_;
 };
 

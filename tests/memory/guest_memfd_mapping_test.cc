@@ -34,17 +34,9 @@ int ReadInChild(const std::byte* addr) {
   return status;
 }
 
-class GuestMemfdMappingTest : public ::testing::Test {
+class GuestMemfdMappingTest : public testing::RealVmTest {
  protected:
-  void SetUp() override {
-    GMEM_SKIP_WITHOUT_KVM("maps a real guest_memfd");
-    auto kvm = KvmSystem::Open();
-    ASSERT_OK(kvm);
-    kvm_.emplace(std::move(*kvm));
-    auto vm = Vm::Create(*kvm_);
-    ASSERT_OK(vm);
-    vm_.emplace(std::move(*vm));
-  }
+  const char* SkipReason() const override { return "maps a real guest_memfd"; }
   GuestMemfdMapping MapNew(uint64_t npages, MapOptions options = {}) {
     auto g = GuestMemfd::Create(*vm_, npages * kPageSize, kShared);
     EXPECT_OK(g);
@@ -52,8 +44,6 @@ class GuestMemfdMappingTest : public ::testing::Test {
     EXPECT_OK(m);
     return std::move(*m);
   }
-  std::optional<KvmSystem> kvm_;
-  std::optional<Vm> vm_;
 };
 
 TEST_F(GuestMemfdMappingTest, MapsReadsAndWrites) {

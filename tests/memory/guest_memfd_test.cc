@@ -15,19 +15,9 @@ namespace {
 using ::gmem::testing::StatusIs;
 constexpr uint64_t kShared = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 
-class GuestMemfdTest : public ::testing::Test {
+class GuestMemfdTest : public testing::RealVmTest {
  protected:
-  void SetUp() override {
-    GMEM_SKIP_WITHOUT_KVM("creates guest_memfds on a real VM");
-    auto kvm = KvmSystem::Open();
-    ASSERT_OK(kvm);
-    kvm_.emplace(std::move(*kvm));
-    auto vm = Vm::Create(*kvm_);
-    ASSERT_OK(vm);
-    vm_.emplace(std::move(*vm));
-  }
-  std::optional<KvmSystem> kvm_;
-  std::optional<Vm> vm_;
+  const char* SkipReason() const override { return "creates guest_memfds on a real VM"; }
 };
 
 TEST_F(GuestMemfdTest, CreatesWithSizeAndFlags) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "base/expected.h"
@@ -23,6 +24,7 @@
 #include "memory/guest_memfd_mapping.h"
 #include "memory/kvm_system.h"
 #include "memory/vm.h"
+#include "tests/testutil/testutil.h"
 
 // Skips the current test when this machine has no /dev/kvm (and only then).
 #define GMEM_SKIP_WITHOUT_KVM(what)                                                            \
@@ -31,6 +33,25 @@
   } while (0)
 
 namespace gmem::memory::testing {
+
+// A fixture with a real KVM system fd and an empty VM (`kvm_`, `vm_`); the test is skipped,
+// saying `SkipReason()`, only where /dev/kvm is absent.
+class RealVmTest : public ::testing::Test {
+ protected:
+  virtual const char* SkipReason() const = 0;
+  void SetUp() override {
+    GMEM_SKIP_WITHOUT_KVM(SkipReason());
+    auto kvm = KvmSystem::Open();
+    ASSERT_OK(kvm);
+    kvm_.emplace(std::move(*kvm));
+    auto vm = Vm::Create(*kvm_);
+    ASSERT_OK(vm);
+    vm_.emplace(std::move(*vm));
+  }
+
+  std::optional<KvmSystem> kvm_;
+  std::optional<Vm> vm_;
+};
 
 enum class DataSlotMode {
   kGmem,  // KVM_MEM_GUEST_MEMFD slot: KVM refuses dirty logging on it
