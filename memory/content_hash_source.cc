@@ -12,6 +12,14 @@
 
 namespace gmem::memory {
 
+PageHash ZeroPageHash() {
+  static const PageHash kZero = [] {
+    static const std::byte kZeroPage[kPageSize] = {};
+    return HashPage(kZeroPage);
+  }();
+  return kZero;
+}
+
 PageHash HashPage(const std::byte* page) {
 #if defined(__x86_64__)
   XXH128_hash_t h = XXH3_128bits_dispatch(page, kPageSize);
@@ -45,10 +53,22 @@ Coverage ContentHashSource::coverage() const {
 }
 
 void ContentHashSource::HashShare(const PageBitmap& work, uint64_t first, uint64_t end, PageBitmap& changed) {
+  // Residency of the current 512-page window: a hole reads as zeros and is not touched (reading
+  // it through the mapping would allocate it).
+  constexpr uint64_t kWindow = 512;
+  unsigned char resident[kWindow];
+  uint64_t window = UINT64_MAX;
+  bool known = false;
   for (uint64_t p = work.NextSet(first); p < end; p = work.NextSet(p + 1)) {
+    if (p / kWindow != window) {
+      window = p / kWindow;
+      uint64_t count = std::min(kWindow, npages_ - window * kWindow);
+      known = mapping_.Residency(first_page_ + window * kWindow, count, resident).ok();
+    }
     // SAFETY: p < npages_ and the region lies inside the mapping (constructor contract); `work`
     // holds only pages that are shared in this pass, so the page is mapped readable.
-    PageHash h = HashPage(mapping_.PageAddress(first_page_ + p));
+    PageHash h = known && (resident[p % kWindow] & 1) == 0 ? ZeroPageHash()
+                                                            : HashPage(mapping_.PageAddress(first_page_ + p));
     pending_[p] = h;
     if (!sent_valid_.Test(p) || !(sent_[p] == h)) changed.Set(p);
   }
@@ -70,6 +90,14 @@ Status ContentHashSource::Collect(const CollectContext& context, PageBitmap& cha
   });
   PageBitmap work = context.candidates;
   work.And(readable_);
+  if (!options_.hash_unsent) {
+    // A page the target has no hash for is changed whatever it holds; it gets its hash when it is
+    // copied out (CopyForSend), so it need not be read here too.
+    PageBitmap unsent = work;
+    unsent.AndNot(sent_valid_);
+    changed.Or(unsent);
+    work.And(sent_valid_);
+  }
   pending_valid_ = work;
   last_hashed_pages_ = work.Count();
 
@@ -115,6 +143,16 @@ Status ContentHashSource::CopyForSend(uint64_t page, std::span<std::byte> dst) {
   // SAFETY: page < npages_, inside the mapping, and shared in this pass (readable_).
   std::memcpy(dst.data(), mapping_.PageAddress(first_page_ + page), kPageSize);
   pending_[page] = HashPage(dst.data());
+  pending_valid_.Set(page);
+  return Status::Ok();
+}
+
+Status ContentHashSource::NoteHoleForSend(uint64_t page) {
+  if (page >= npages_) {
+    return InvalidArgument("hole for send: page " + std::to_string(page) + " outside the region's " +
+                           std::to_string(npages_) + " pages");
+  }
+  pending_[page] = ZeroPageHash();
   pending_valid_.Set(page);
   return Status::Ok();
 }

@@ -1,7 +1,9 @@
 #pragma once
 // ContentHashSource: finds changed shared pages by content (DESIGN.md, dirty source 3). It keeps,
 // per page, the xxHash3-128 of what was sent; a pass hashes the candidate shared pages through the
-// toolkit's long-lived mapping and flags those whose hash differs (or that have none). It covers
+// toolkit's long-lived mapping and flags those whose hash differs (or that have none; with
+// hash_unsent off they are flagged unread). Holes (no memory behind them, per mincore) hash as
+// zeros without being touched. It covers
 // every shared page of the region, so it is the fallback wherever KVM keeps no dirty log
 // (guest_memfd memslots, reference §4.2) — at the cost of one read of that memory per pass.
 //
@@ -32,10 +34,17 @@ struct PageHash {
 
 // xxHash3-128 of one 4 KiB page. REQUIRES: `page` readable for kPageSize bytes.
 PageHash HashPage(const std::byte* page);
+// HashPage of a page of zeros.
+PageHash ZeroPageHash();
 
 struct ContentHashOptions {
   // Threads hashing a pass (1 = the calling thread only). Each thread takes a contiguous share.
   unsigned threads = 1;
+  // Whether a pass also hashes pages the target has no hash for yet. They are changed whatever
+  // they hold; the hash only matters to a caller that marks pages sent without CopyForSend /
+  // NoteHoleForSend. A caller that always copies through those (the migration engine) turns this
+  // off and saves a read of all memory in pass 1.
+  bool hash_unsent = true;
 };
 
 class ContentHashSource final : public DirtySource {
@@ -55,6 +64,11 @@ class ContentHashSource final : public DirtySource {
   // copy what MarkSent will record. kInvalidArgument if the page is not shared in the last pass's
   // attributes (it is never read then), or on a bad size or index.
   Status CopyForSend(uint64_t page, std::span<std::byte> dst);
+
+  // For a page the caller found to be a hole (GuestMemfdMapping::Residency) and sends as zeros
+  // without reading it: the zero page's hash becomes what MarkSent records. A write after the
+  // residency check makes the page resident and different, so a later pass still sees it.
+  Status NoteHoleForSend(uint64_t page);
 
   // Pages hashed by the last Collect.
   uint64_t last_hashed_pages() const { return last_hashed_pages_; }

@@ -35,6 +35,36 @@ Status GuestMemfdMapping::Populate() {
   return Status::Ok();
 }
 
+Status GuestMemfdMapping::Advise(uint64_t first_page, uint64_t count, int advice, const char* what) const {
+  GMEM_RETURN_IF_ERROR(CheckRange(first_page, count, what));
+  if (count == 0) return Status::Ok();
+  // SAFETY: CheckRange keeps [first_page, first_page + count) inside the mapping.
+  if (::madvise(mapping_.data() + (first_page << kPageShift), count << kPageShift, advice) != 0) {
+    return ErrnoStatus(Code::kIo, std::string(what) + " pages [" + std::to_string(first_page) + ", +" +
+                                      std::to_string(count) + ")");
+  }
+  return Status::Ok();
+}
+
+Status GuestMemfdMapping::PopulateRead(uint64_t first_page, uint64_t count) const {
+  return Advise(first_page, count, MADV_POPULATE_READ, "MADV_POPULATE_READ");
+}
+
+Status GuestMemfdMapping::PopulateWrite(uint64_t first_page, uint64_t count) const {
+  return Advise(first_page, count, MADV_POPULATE_WRITE, "MADV_POPULATE_WRITE");
+}
+
+Status GuestMemfdMapping::Residency(uint64_t first_page, uint64_t count, std::span<unsigned char> out) const {
+  GMEM_RETURN_IF_ERROR(CheckRange(first_page, count, "mincore"));
+  if (out.size() < count) return InvalidArgument("mincore: result buffer smaller than the range");
+  if (count == 0) return Status::Ok();
+  // SAFETY: CheckRange keeps the range inside the mapping; out holds at least count bytes.
+  if (::mincore(mapping_.data() + (first_page << kPageShift), count << kPageShift, out.data()) != 0) {
+    return ErrnoStatus(Code::kIo, "mincore on the guest_memfd mapping");
+  }
+  return Status::Ok();
+}
+
 Status GuestMemfdMapping::CheckRange(uint64_t first_page, uint64_t count, const char* what) const {
   if (first_page > npages() || count > npages() - first_page) {
     return InvalidArgument(std::string(what) + ": pages [" + std::to_string(first_page) + ", +" +

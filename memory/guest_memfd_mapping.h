@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "base/expected.h"
 #include "base/unique_fd.h"
@@ -46,6 +47,17 @@ class GuestMemfdMapping {
   // pages in the range the kernel refuses (EINVAL).
   Status Populate();
 
+  // MADV_POPULATE_READ / MADV_POPULATE_WRITE over pages [first_page, first_page + count): one call
+  // maps a whole run instead of one fault per page. REQUIRES: no PROT_NONE page in the range.
+  // Populating a page that was never written allocates it (a guest_memfd has no zero page).
+  Status PopulateRead(uint64_t first_page, uint64_t count) const;
+  Status PopulateWrite(uint64_t first_page, uint64_t count) const;
+
+  // mincore over pages [first_page, first_page + count): out[i] & 1 tells whether page
+  // first_page + i has memory behind it. A page without is a hole: it reads as zeros, and reading it
+  // through the mapping would allocate it. REQUIRES: out.size() >= count.
+  Status Residency(uint64_t first_page, uint64_t count, std::span<unsigned char> out) const;
+
   // Punches pages [first_page, first_page + count) out of the guest_memfd: they read as zeros.
   Status PunchHole(uint64_t first_page, uint64_t count);
 
@@ -63,6 +75,7 @@ class GuestMemfdMapping {
   GuestMemfdMapping(GuestMemfd gmem, Mapping mapping) : gmem_(std::move(gmem)), mapping_(std::move(mapping)) {}
   Status CheckRange(uint64_t first_page, uint64_t count, const char* what) const;
   Status Protect(uint64_t first_page, uint64_t count, int prot, const char* what);
+  Status Advise(uint64_t first_page, uint64_t count, int advice, const char* what) const;
 
   GuestMemfd gmem_;
   Mapping mapping_;

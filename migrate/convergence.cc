@@ -2,8 +2,18 @@
 
 namespace gmem::migrate {
 
-void ConvergencePolicy::RecordPass(uint64_t bytes, uint64_t elapsed_us) {
-  bytes_ += bytes;
+std::string_view StopReasonName(StopReason reason) {
+  switch (reason) {
+    case StopReason::kContinue: return "continue";
+    case StopReason::kConverged: return "converged";
+    case StopReason::kPassLimit: return "pass-limit";
+    case StopReason::kStalled: return "stalled";
+  }
+  return "?";
+}
+
+void ConvergencePolicy::RecordPass(uint64_t page_bytes, uint64_t elapsed_us) {
+  bytes_ += page_bytes;
   elapsed_us_ += elapsed_us;
 }
 
@@ -13,15 +23,25 @@ uint64_t ConvergencePolicy::bytes_per_second() const {
 }
 
 uint64_t ConvergencePolicy::EstimateMs(uint64_t dirty_bytes) const {
+  uint64_t fixed_ms = fixed_us_ / 1000;
+  if (dirty_bytes == 0) return fixed_ms;
   uint64_t rate = bytes_per_second();
-  if (rate == 0) return dirty_bytes == 0 ? 0 : UINT64_MAX;
-  return static_cast<uint64_t>(static_cast<double>(dirty_bytes) * 1e3 / static_cast<double>(rate));
+  if (rate == 0) return UINT64_MAX;
+  return fixed_ms + static_cast<uint64_t>(static_cast<double>(dirty_bytes) * 1e3 / static_cast<double>(rate));
 }
 
-bool ConvergencePolicy::ShouldStop(uint32_t next_pass, uint64_t dirty_bytes) const {
-  if (next_pass <= 1) return false;  // pass 1 always runs
-  if (HitPassLimit(next_pass)) return true;
-  return EstimateMs(dirty_bytes) <= options_.downtime_ms;
+StopReason ConvergencePolicy::Decide(uint32_t next_pass, uint64_t dirty_bytes) {
+  if (next_pass <= 1) return StopReason::kContinue;  // pass 1 always runs
+  if (next_pass > options_.max_passes) return StopReason::kPassLimit;
+  if (EstimateMs(dirty_bytes) <= options_.downtime_ms) return StopReason::kConverged;
+  // Pass 2 is the first with a dirty set to compare: the history starts there.
+  if (best_dirty_ != UINT64_MAX && dirty_bytes >= best_dirty_ - best_dirty_ / 10) {
+    if (++not_shrinking_ >= options_.stall_passes) return StopReason::kStalled;
+  } else {
+    not_shrinking_ = 0;
+  }
+  if (dirty_bytes < best_dirty_) best_dirty_ = dirty_bytes;
+  return StopReason::kContinue;
 }
 
 }  // namespace gmem::migrate

@@ -41,8 +41,10 @@ struct MigrationStats {
   uint64_t downtime_ms = 0;  // source pause to the target's resume (or to END without a peer)
   uint64_t total_ms = 0;
   bool pass_limit_hit = false;
+  std::string stop_reason;            // why precopy ended: converged, pass-limit or stalled
+  uint64_t estimated_downtime_ms = 0; // the policy's estimate when it stopped precopy
   bool acknowledged = false;  // the target confirmed (sockets); false for file:/fd: streams
-  VmmDigest source_digest;    // the source VM at pause
+  VmmDigest source_digest;    // the source VM at pause; empty unless verify_memory or file:/fd:
   double compression_ratio() const {
     return wire_bytes == 0 ? 0.0 : static_cast<double>(raw_bytes) / static_cast<double>(wire_bytes);
   }
@@ -58,7 +60,10 @@ class MigrationEvents {
     (void)pass, (void)done, (void)total, (void)wire_bytes;
   }
   virtual void OnPass(const PassStats& pass) { (void)pass; }
-  virtual void OnSwitchover(uint64_t dirty_pages, uint64_t estimate_ms) { (void)dirty_pages, (void)estimate_ms; }
+  // Precopy ended (`reason`: converged, pass-limit, stalled); the final pass follows.
+  virtual void OnSwitchover(uint64_t dirty_pages, uint64_t estimate_ms, const std::string& reason) {
+    (void)dirty_pages, (void)estimate_ms, (void)reason;
+  }
 };
 
 struct SourceOptions {
@@ -72,6 +77,11 @@ struct SourceOptions {
   int zstd_level = 1;
   ConvergenceOptions convergence;
   uint64_t bandwidth_bytes_per_second = 0;  // 0: unlimited
+  // Over a socket: also compare the VMMs' memory digests (the source's at pause, the target's
+  // before READY). An end-to-end check of the whole pipeline, dirty tracking included; it costs
+  // a hash of all guest memory on both sides inside the downtime. file:/fd: streams always carry
+  // the source's digest (the reader of a snapshot has no other peer to ask).
+  bool verify_memory = false;
   int connect_timeout_ms = 10000;
   // Set from a signal handler to cancel; checked between batches. May be null.
   const std::atomic<bool>* cancel = nullptr;
@@ -85,6 +95,9 @@ struct TargetOptions {
   int accept_timeout_ms = -1;
   // Time to wait for COMMIT after READY before declaring the outcome in doubt (-1: forever).
   int commit_timeout_ms = -1;
+  // Refuse a live stream whose source does not offer the memory digest check
+  // (SourceOptions::verify_memory).
+  bool require_memory_check = false;
 };
 
 struct TargetResult {
@@ -93,7 +106,7 @@ struct TargetResult {
   uint64_t zero_pages = 0;
   uint64_t records = 0;
   uint64_t wire_bytes = 0;
-  VmmDigest digest;  // the target VM at resume (equals the source's at pause)
+  VmmDigest digest;  // the target VM at resume (equals the source's at pause); empty if not compared
   bool resumed = false;
 };
 

@@ -1,5 +1,6 @@
 #include "migrate/page_sender.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace gmem::migrate {
@@ -20,6 +21,31 @@ PageSender::PageSender(ChannelPool& pool, const std::atomic<bool>* cancel, Migra
 
 PageSender::~PageSender() {
   if (slot_ != nullptr) pool_->Release(slot_);
+}
+
+void PageSender::LoadWindow(SourceRegion& region, uint64_t page, bool populate) {
+  window_ = page / kWindowPages;
+  uint64_t first = window_ * kWindowPages;
+  uint64_t count = std::min<uint64_t>(kWindowPages, region.region.npages() - first);
+  window_known_ = region.mapping->Residency(region.first_gmem_page() + first, count, resident_).ok();
+  if (!window_known_ || !populate) return;
+  // Map each run of resident shared pages with one call instead of a fault per page (a
+  // guest_memfd has no fault-around). Best effort: a failure only means slower faults.
+  const memory::AttributeMap& attrs = region.tracker->attributes();
+  for (uint64_t i = 0; i < count;) {
+    if ((resident_[i] & 1) == 0 || attrs.Get(first + i) != memory::PageAttr::kShared) {
+      ++i;
+      continue;
+    }
+    uint64_t end = i + 1;
+    while (end < count && (resident_[end] & 1) != 0 && attrs.Get(first + end) == memory::PageAttr::kShared) ++end;
+    region.mapping->PopulateRead(region.first_gmem_page() + first + i, end - i).IgnoreError();
+    i = end;
+  }
+}
+
+bool PageSender::IsHole(uint64_t page) const {
+  return window_known_ && (resident_[page % kWindowPages] & 1) == 0;
 }
 
 Status PageSender::CopyPage(SourceRegion& region, uint64_t page, std::byte* dst) {
@@ -64,6 +90,7 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
   Status status;
   total_ = total;
   const memory::AttributeMap& attrs = region.tracker->attributes();
+  window_ = UINT64_MAX;
   dirty.ForEachSet([&](uint64_t page) {
     if (!status.ok()) return;
     if (attrs.Get(page) != memory::PageAttr::kShared) {
@@ -78,11 +105,15 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
       }
       slot_ = *slot;
     }
+    if (page / kWindowPages != window_) LoadWindow(region, page, /*populate=*/skip_zero);
     std::byte* dst = slot_->buffer.data() + uint64_t{buffered_} * memory::kPageSize;
-    status = CopyPage(region, page, dst);
+    bool hole = IsHole(page);
+    // A hole reads as zeros and is never touched (reading it would allocate it).
+    status = hole ? (region.hash != nullptr ? region.hash->NoteHoleForSend(page) : Status::Ok())
+                  : CopyPage(region, page, dst);
     if (!status.ok()) return;
     handled_.push_back(page);
-    if (IsZeroPage(dst)) {
+    if (hole || IsZeroPage(dst)) {
       ++stats.zero_pages;
       if (!skip_zero) AddPage(page, format::RunKind::kZero);
     } else {

@@ -1,7 +1,8 @@
 #pragma once
 // PageSender: turns one pass's dirty set of a region into PAGES batches for the ChannelPool.
 // Pages are copied out of the toolkit's mapping into a pool buffer (through the content hash when
-// that is the dirty source, so the hash is of exactly the bytes sent), zero pages become ZERO runs
+// that is the dirty source, so the hash is of exactly the bytes sent; holes, pages with no memory
+// behind them, are never read: they are zero pages), zero pages become ZERO runs
 // (or are skipped in pass 1, where the target's memory is still zero), and each full batch is
 // submitted and marked sent in the tracker (a batch that then fails to go out fails the whole
 // migration, so marking early loses nothing).
@@ -35,6 +36,13 @@ class PageSender {
               uint64_t total, PassStats& stats);
 
  private:
+  static constexpr uint64_t kWindowPages = 512;
+
+  // Reads the residency of the 512-page window holding `page` (and, with `populate`, maps its
+  // resident shared pages in one go).
+  void LoadWindow(SourceRegion& region, uint64_t page, bool populate);
+  // Whether `page` (in the loaded window) has no memory behind it: it reads as zeros.
+  bool IsHole(uint64_t page) const;
   Status CopyPage(SourceRegion& region, uint64_t page, std::byte* dst);
   Status Flush(SourceRegion& region, uint64_t generation, PassStats& stats);
   void AddPage(uint64_t page, format::RunKind kind);
@@ -45,6 +53,9 @@ class PageSender {
   BatchSlot* slot_ = nullptr;      // the batch being filled
   std::vector<uint64_t> handled_;  // pages of the batch, skipped zero pages included
   uint32_t buffered_ = 0;          // data pages in the slot's buffer
+  uint64_t window_ = UINT64_MAX;  // LoadWindow's window index
+  bool window_known_ = false;     // mincore succeeded for it
+  unsigned char resident_[kWindowPages] = {};
   uint64_t progress_ = 0;
   uint64_t total_ = 0;
 };

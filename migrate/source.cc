@@ -152,18 +152,28 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   Clock::time_point start = Clock::now();
   uint64_t wire_before = pool_->wire_bytes();
   GMEM_ASSIGN_OR_RETURN(auto reports, BeginPass(final));
+  uint64_t fixed_us = MicrosSince(start);
   PassStats stats;
   stats.pass = pass;
   stats.final = final;
   for (const memory::DirtyReport& report : reports) stats.dirty_pages += report.count();
-  if (!final && policy_.ShouldStop(pass, stats.dirty_pages * memory::kPageSize)) {
-    stats_.pass_limit_hit = policy_.HitPassLimit(pass);
-    if (options_.events != nullptr) {
-      options_.events->OnSwitchover(stats.dirty_pages, policy_.EstimateMs(stats.dirty_pages * memory::kPageSize));
+  uint64_t dirty_bytes = stats.dirty_pages * memory::kPageSize;
+  if (!final) {
+    // The final pass repeats this fixed part with the guest paused: it belongs to the downtime.
+    policy_.RecordFixedCost(fixed_us);
+    StopReason reason = policy_.Decide(pass, dirty_bytes);
+    if (reason != StopReason::kContinue) {
+      stats_.stop_reason = std::string(StopReasonName(reason));
+      stats_.pass_limit_hit = reason == StopReason::kPassLimit;
+      stats_.estimated_downtime_ms = policy_.EstimateMs(dirty_bytes);
+      if (options_.events != nullptr) {
+        options_.events->OnSwitchover(stats.dirty_pages, stats_.estimated_downtime_ms, stats_.stop_reason);
+      }
+      stopped = true;
+      return Status::Ok();
     }
-    stopped = true;
-    return Status::Ok();
   }
+  Clock::time_point send_start = Clock::now();
   sender_->StartPass();
   for (size_t i = 0; i < regions_.size(); ++i) {
     GMEM_RETURN_IF_ERROR(sender_->Send(regions_[i], reports[i].dirty, pass, /*skip_zero=*/pass == 1,
@@ -182,7 +192,7 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   record.elapsed_us = stats.elapsed_us;
   GMEM_RETURN_IF_ERROR(pool_->writer(0).WritePass(record));
   pool_->SyncWireBytes();
-  policy_.RecordPass(stats.wire_bytes, stats.elapsed_us);
+  policy_.RecordPass(dirty_bytes, MicrosSince(send_start));
   stats_.data_pages += stats.data_pages;
   stats_.zero_pages += stats.zero_pages;
   stats_.raw_bytes += stats.raw_bytes;
@@ -218,6 +228,9 @@ Status MigrationSource::StopAndCopy() {
     // that hashing all of memory here overlaps with the target rebuilding (less downtime).
     GMEM_ASSIGN_OR_RETURN(stats_.source_digest, vmm_->Digest());
     record.entries.push_back({"vmm-digest", ToBytes(stats_.source_digest.digest + ":" + stats_.source_digest.checksum)});
+  } else if (options_.verify_memory) {
+    // Tells the target to hash its rebuilt memory while this side hashes the original.
+    record.entries.push_back({kMemoryCheckEntry, ToBytes(kMemoryCheckDigest)});
   }
   GMEM_RETURN_IF_ERROR(pool_->writer(0).WriteState(record));
   for (size_t ch = 0; ch < pool_->channels(); ++ch) {
@@ -234,9 +247,16 @@ Status MigrationSource::Switchover() {
     return Status::Ok();
   }
   SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
-  GMEM_ASSIGN_OR_RETURN(stats_.source_digest, vmm_->Digest());
-  GMEM_RETURN_IF_ERROR(
-      link.Send({SwitchoverType::kDigest, stats_.source_digest.digest + ":" + stats_.source_digest.checksum}));
+  if (options_.verify_memory) {
+    GMEM_ASSIGN_OR_RETURN(stats_.source_digest, vmm_->Digest());
+    GMEM_RETURN_IF_ERROR(
+        link.Send({SwitchoverType::kDigest, stats_.source_digest.digest + ":" + stats_.source_digest.checksum}));
+  }
+  if (Status waited = WaitReadable(endpoints_[0].channel->fd(), options_.cancel); !waited.ok()) {
+    // Cancelled (or poll failed) before READY: the target discards its copy, the source resumes.
+    link.Send({SwitchoverType::kAbort, "the source was cancelled"}).IgnoreError();
+    return waited.WithContext("waiting for the target's READY");
+  }
   GMEM_RETURN_IF_ERROR(link.Expect(SwitchoverType::kReady).WithContext("waiting for the target's READY"));
   if (Status cancelled = CheckCancel(); !cancelled.ok()) {
     // Not committed yet: tell the target to discard its copy; the source resumes (Recover).

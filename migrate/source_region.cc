@@ -1,5 +1,8 @@
 #include "migrate/source_region.h"
 
+#include <algorithm>
+#include <thread>
+
 namespace gmem::migrate {
 
 Expected<std::vector<memory::GuestMemfdMapping>> MapRegions(const format::LayoutRecord& layout,
@@ -33,7 +36,11 @@ Expected<std::vector<SourceRegion>> MakeSourceRegions(const format::LayoutRecord
     r.tracker = std::make_unique<memory::DirtyTracker>(initial[i]);
     uint64_t npages = r.region.npages();
     if (mode == DirtyMode::kContentHash) {
-      auto hash = std::make_unique<memory::ContentHashSource>(*r.mapping, r.first_gmem_page(), npages);
+      // Every pass rehashes the region (the final one while the guest is paused): use the cores.
+      memory::ContentHashOptions options;
+      options.threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+      options.hash_unsent = false;  // PageSender copies every page through CopyForSend / NoteHoleForSend
+      auto hash = std::make_unique<memory::ContentHashSource>(*r.mapping, r.first_gmem_page(), npages, options);
       r.hash = hash.get();
       r.tracker->AddSource(std::move(hash));
     } else {

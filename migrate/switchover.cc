@@ -1,9 +1,11 @@
 #include "migrate/switchover.h"
 
+#include <poll.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 
 namespace gmem::migrate {
@@ -102,6 +104,16 @@ Status SwitchoverLink::Expect(SwitchoverType expected) {
   if (got.type == SwitchoverType::kAbort) return Status(Code::kPeerAborted, "the peer aborted: " + got.reason);
   return ProtocolError(std::string("expected ") + std::string(SwitchoverTypeName(expected)) + ", got " +
                        std::string(SwitchoverTypeName(got.type)));
+}
+
+Status WaitReadable(int fd, const std::atomic<bool>* cancel) {
+  for (;;) {
+    if (cancel != nullptr && cancel->load()) return Status(Code::kCancelled, "cancelled");
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, 100);
+    if (n > 0) return Status::Ok();  // readable, or hung up: the read that follows tells which
+    if (n < 0 && errno != EINTR) return ErrnoStatus(Code::kIo, "poll");
+  }
 }
 
 }  // namespace gmem::migrate

@@ -4,7 +4,8 @@
 //
 //   source                                   target
 //   ... image stream, END ...            ->
-//   DIGEST {digest:checksum at pause}    ->  (computed while the target applies the state)
+//   DIGEST {digest:checksum at pause}    ->  (only with STATE "memory-check" = "digest";
+//                                             computed while the target hashes its copy)
 //                                        <-  READY   (verified, state applied, digests equal)
 //                                            | or ABORT {reason}
 //   COMMIT (never resumes after this)    ->
@@ -13,6 +14,7 @@
 // Every message carries HMAC-SHA256(key, "gmemkit switchover" ‖ session id ‖ type ‖ reason),
 // so a relay can neither forge a COMMIT nor turn an ABORT into a READY.
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -37,6 +39,15 @@ struct SwitchoverMessage {
 };
 
 inline constexpr size_t kMaxAbortReason = 1024;
+
+// The STATE entry by which a live source asks the target to compare memory digests (a DIGEST
+// message follows END), and its one defined value.
+inline constexpr char kMemoryCheckEntry[] = "memory-check";
+inline constexpr char kMemoryCheckDigest[] = "digest";
+
+// Waits until `fd` has something to read (or hung up), looking at `cancel` every 100 ms:
+// kCancelled once it is set. `cancel` may be null (then it only waits).
+Status WaitReadable(int fd, const std::atomic<bool>* cancel);
 
 // Writes and reads switchover messages of one session. `key` is the key file's 32 bytes (all zero
 // in insecure mode). REQUIRES: `key` outlives the link.

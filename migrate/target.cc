@@ -101,22 +101,33 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
   uint32_t generation = static_cast<uint32_t>(std::min<uint64_t>(record.generation, UINT32_MAX));
   const std::byte* data = record.data.data();
   for (const format::PageRun& run : record.runs) {
-    for (uint64_t p = run.first_page; p < run.first_page + run.npages; ++p) {
-      bool apply = generation >= generations[p];
-      if (apply) {
-        generations[p] = generation;
-        // SAFETY: the reader checked the run against the region (§5.3), so p < npages, and every
-        // page of an incoming VM is shared in the toolkit's mapping until attributes are applied.
-        std::byte* dst = mapping.PageAddress(first_gmem_page + p);
-        if (run.kind == format::RunKind::kData) {
-          std::memcpy(dst, data, memory::kPageSize);
-        } else {
-          std::memset(dst, 0, memory::kPageSize);
+    if (run.kind == format::RunKind::kData) {
+      // One call maps the run's pages for writing instead of a fault per page; best effort.
+      mapping.PopulateWrite(first_gmem_page + run.first_page, run.npages).IgnoreError();
+    }
+    uint64_t end = run.first_page + run.npages;
+    for (uint64_t p = run.first_page; p < end;) {
+      // Pages are applied under the lock of their stripe, so that two channels carrying the same
+      // page (different passes) cannot interleave the generation check and the copy.
+      uint64_t stripe_end = std::min(end, (p / kStripePages + 1) * kStripePages);
+      std::lock_guard<std::mutex> lock(page_locks_[(i * 31 + p / kStripePages) % page_locks_.size()]);
+      for (; p < stripe_end; ++p) {
+        if (generation >= generations[p]) {
+          generations[p] = generation;
+          // SAFETY: the reader checked the run against the region (§5.3), so p < npages, and every
+          // page of an incoming VM is shared in the toolkit's mapping until attributes are applied.
+          std::byte* dst = mapping.PageAddress(first_gmem_page + p);
+          if (run.kind == format::RunKind::kData) {
+            std::memcpy(dst, data, memory::kPageSize);
+          } else {
+            std::memset(dst, 0, memory::kPageSize);
+          }
         }
+        if (run.kind == format::RunKind::kData) data += memory::kPageSize;
       }
-      if (run.kind == format::RunKind::kData) data += memory::kPageSize;
     }
   }
+  std::lock_guard<std::mutex> lock(apply_mu_);
   result_.data_pages += record.data_pages;
   result_.zero_pages += record.zero_pages;
   return Status::Ok();
@@ -125,6 +136,10 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
 Status MigrationTarget::OnState(const format::StateRecord& record) {
   for (const format::StateEntry& entry : record.entries) {
     if (entry.name == "vmm-state") state_ = ToString(entry.blob);
+    if (entry.name == kMemoryCheckEntry) {
+      if (ToString(entry.blob) != kMemoryCheckDigest) return CorruptError("unknown memory check '" + ToString(entry.blob) + "'");
+      memory_check_ = true;
+    }
     if (entry.name == "vmm-digest") {
       GMEM_ASSIGN_OR_RETURN(source_digest_, ParseDigest(ToString(entry.blob)));
     }
@@ -133,14 +148,20 @@ Status MigrationTarget::OnState(const format::StateRecord& record) {
 }
 
 Status MigrationTarget::Dispatch(const format::Record& record) {
-  std::lock_guard<std::mutex> lock(apply_mu_);
-  ++result_.records;
   Status st;
-  if (auto* attrs = std::get_if<format::AttrsRecord>(&record.body)) st = OnAttrs(*attrs);
-  else if (auto* pages = std::get_if<format::PagesRecord>(&record.body)) st = OnPages(*pages);
-  else if (auto* state = std::get_if<format::StateRecord>(&record.body)) st = OnState(*state);
-  else if (std::holds_alternative<format::PrivateRecord>(record.body)) {
-    st = Unsupported("the stream carries private pages: this build has no agent to import them");
+  if (auto* pages = std::get_if<format::PagesRecord>(&record.body)) {
+    st = OnPages(*pages);  // locks per page stripe: channels copy pages in parallel
+  } else {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    if (auto* attrs = std::get_if<format::AttrsRecord>(&record.body)) st = OnAttrs(*attrs);
+    else if (auto* state = std::get_if<format::StateRecord>(&record.body)) st = OnState(*state);
+    else if (std::holds_alternative<format::PrivateRecord>(record.body)) {
+      st = Unsupported("the stream carries private pages: this build has no agent to import them");
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    ++result_.records;
   }
   return st.WithContext("record " + std::to_string(record.index));
 }
@@ -211,8 +232,16 @@ Status MigrationTarget::Apply() {
   }
   GMEM_RETURN_IF_ERROR(vmm_->SetAttributes(regions));
   GMEM_RETURN_IF_ERROR(vmm_->SetState(state_));
+  bool live = endpoints_[0].interactive;
+  if (live && !memory_check_) {
+    if (options_.require_memory_check) {
+      return Status(Code::kIncompatible,
+                    "the source does not offer the memory digest check this target requires (send --verify-memory)");
+    }
+    return Status::Ok();  // every record authenticated, END's totals and digest checked
+  }
   GMEM_ASSIGN_OR_RETURN(result_.digest, vmm_->Digest());
-  if (!source_digest_.has_value()) {
+  if (live) {
     SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
     GMEM_ASSIGN_OR_RETURN(SwitchoverMessage message, link.Receive());
     if (message.type == SwitchoverType::kAbort) return Status(Code::kPeerAborted, "the source aborted: " + message.reason);

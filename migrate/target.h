@@ -11,6 +11,7 @@
 // discarded). A connection lost after READY leaves the target paused, "in doubt".
 // Thread-safety: one Run() per object, on one thread.
 
+#include <array>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -55,9 +56,12 @@ class MigrationTarget {
   transport::SessionId session_{};
   std::optional<format::ImageReader> reader_;  // channel 0
   format::ReaderOptions reader_options_;
-  // Serialises what the channels' threads apply (pages, attributes, state, counters); the readers
-  // authenticate and decompress in parallel outside it.
+  // Serialises what the channels' threads apply (attributes, state, counters); the readers
+  // authenticate and decompress in parallel outside it. Pages are copied under page_locks_, one
+  // per stripe of kStripePages pages, so channels write guest memory in parallel.
   std::mutex apply_mu_;
+  static constexpr uint64_t kStripePages = 512;
+  std::array<std::mutex, 64> page_locks_;
   format::LayoutRecord layout_;
   std::vector<memory::GuestMemfdMapping> mappings_;
   std::vector<memory::AttributeMap> attrs_;
@@ -65,6 +69,7 @@ class MigrationTarget {
   std::vector<std::vector<uint32_t>> page_generation_;  // per region, per page: last applied
   std::string state_;
   std::optional<VmmDigest> source_digest_;
+  bool memory_check_ = false;  // STATE asked for the digest comparison (live streams)
   TargetResult result_;
   bool ready_ = false;
 };

@@ -134,17 +134,21 @@ class Reporter final : public migrate::MigrationEvents {
     double pct = total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total);
     // ETA of this pass at its own page rate so far; later passes are usually much smaller.
     double eta = done == 0 || total < done ? 0 : pass_secs * static_cast<double>(total - done) / static_cast<double>(done);
-    std::fprintf(stderr, "\rpass %3u  %5.1f%% of %8llu pages  %8.1f MiB/s  dirty %8llu  ETA %5.1fs ", pass, pct,
-                 static_cast<unsigned long long>(total), mbps, static_cast<unsigned long long>(last_dirty_), eta);
+    std::fprintf(stderr, "\rpass %3u  %5.1f%% of %8llu pages  %8.1f MiB/s  dirtied %7.1f MiB/s  ETA %5.1fs ", pass,
+                 pct, static_cast<unsigned long long>(total), mbps, dirty_rate_, eta);
   }
   void OnPass(const migrate::PassStats& p) override {
-    last_dirty_ = p.dirty_pages;
+    // What the guest dirtied while the previous pass ran: this pass's dirty set over its time.
+    if (p.pass >= 2 && prev_elapsed_us_ > 0) {
+      dirty_rate_ = Mib(p.dirty_pages * 4096) / (static_cast<double>(prev_elapsed_us_) / 1e6);
+    }
+    prev_elapsed_us_ = p.elapsed_us;
     Emit({{"event", "pass"}, {"pass", p.pass}, {"final", p.final}, {"dirty_pages", p.dirty_pages},
           {"data_pages", p.data_pages}, {"zero_pages", p.zero_pages}, {"raw_bytes", p.raw_bytes},
           {"wire_bytes", p.wire_bytes}, {"elapsed_us", p.elapsed_us}});
   }
-  void OnSwitchover(uint64_t dirty_pages, uint64_t estimate_ms) override {
-    Emit({{"event", "switchover"}, {"dirty_pages", dirty_pages}, {"estimate_ms", estimate_ms}});
+  void OnSwitchover(uint64_t dirty_pages, uint64_t estimate_ms, const std::string& reason) override {
+    Emit({{"event", "switchover"}, {"reason", reason}, {"dirty_pages", dirty_pages}, {"estimate_ms", estimate_ms}});
   }
   void Emit(const nlohmann::json& event) {
     if (!json_) return;
@@ -152,7 +156,7 @@ class Reporter final : public migrate::MigrationEvents {
     std::fflush(stdout);
   }
   void EndLine() {
-    if (tty_) std::fprintf(stderr, "\r%86s\r", "");
+    if (tty_) std::fprintf(stderr, "\r%92s\r", "");
   }
   bool json() const { return json_; }
 
@@ -160,7 +164,8 @@ class Reporter final : public migrate::MigrationEvents {
   using Clock = std::chrono::steady_clock;
   bool json_;
   bool tty_;
-  uint64_t last_dirty_ = 0;
+  double dirty_rate_ = 0;  // MiB/s the guest dirtied during the last complete pass
+  uint64_t prev_elapsed_us_ = 0;
   uint32_t pass_ = 0;
   Clock::time_point start_ = Clock::now();
   Clock::time_point pass_start_ = Clock::now();
@@ -178,6 +183,7 @@ struct SendFlags {
   uint64_t downtime_ms = 300;
   uint32_t max_passes = 30;
   uint16_t channels = 2;
+  bool verify_memory = false;
   bool json = false;
 };
 
@@ -189,6 +195,7 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
   options.to_uri = flags.to;
   options.convergence = {flags.downtime_ms, flags.max_passes};
   options.channels = flags.channels;
+  options.verify_memory = flags.verify_memory;
   Status st = ParseCompress(flags.compress, options);
   if (!st.ok()) return ReportError(reporter, "send", st);
   auto rate = ParseRate(flags.bandwidth);
@@ -208,12 +215,13 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
   reporter.Emit({{"event", "complete"}, {"passes", s.passes.size()}, {"channels", s.channels}, {"wire_bytes", s.wire_bytes},
                  {"raw_bytes", s.raw_bytes}, {"data_pages", s.data_pages}, {"zero_pages", s.zero_pages},
                  {"compression_ratio", s.compression_ratio()}, {"downtime_ms", s.downtime_ms},
-                 {"total_ms", s.total_ms}, {"pass_limit_hit", s.pass_limit_hit}, {"acknowledged", s.acknowledged},
+                 {"total_ms", s.total_ms}, {"pass_limit_hit", s.pass_limit_hit},
+                 {"stop_reason", s.stop_reason}, {"estimated_downtime_ms", s.estimated_downtime_ms}, {"acknowledged", s.acknowledged},
                  {"digest", s.source_digest.digest}, {"checksum", s.source_digest.checksum}});
   if (!flags.json && !quiet) {
     std::printf("migrated: %zu passes%s, %u channel(s), %.1f MiB on the wire (%.2fx), %llu data + %llu zero pages, "
                 "%.1f MiB/s, downtime %llu ms, total %.2f s%s\n",
-                s.passes.size(), s.pass_limit_hit ? " (pass limit)" : "", unsigned{s.channels}, Mib(s.wire_bytes), s.compression_ratio(),
+                s.passes.size(), s.stop_reason == "converged" ? "" : (" (" + s.stop_reason + ")").c_str(), unsigned{s.channels}, Mib(s.wire_bytes), s.compression_ratio(),
                 static_cast<unsigned long long>(s.data_pages), static_cast<unsigned long long>(s.zero_pages),
                 secs > 0 ? Mib(s.wire_bytes) / secs : 0.0, static_cast<unsigned long long>(s.downtime_ms), secs,
                 s.acknowledged ? "" : "; no acknowledgement: the source VM stays paused");
@@ -224,6 +232,7 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
 struct RecvFlags {
   std::string vmm, from;
   int timeout_s = -1;
+  bool verify_memory = false;
   bool json = false;
 };
 
@@ -237,6 +246,7 @@ int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
   options.vmm_connect_timeout_ms = 2000;
   options.from_uri = flags.from;
   options.accept_timeout_ms = flags.timeout_s < 0 ? -1 : flags.timeout_s * 1000;
+  options.require_memory_check = flags.verify_memory;
   migrate::MigrationTarget target(std::move(options), std::move(key).value());
   auto result = target.Run();
   if (!result.ok()) return ReportError(reporter, "recv from '" + flags.from + "'", result.status());
@@ -244,9 +254,11 @@ int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
                  {"data_pages", result->data_pages}, {"zero_pages", result->zero_pages},
                  {"digest", result->digest.digest}, {"checksum", result->digest.checksum}});
   if (!flags.json && !quiet) {
-    std::printf("received: %llu records, %.1f MiB, digest %s, checksum %s; the VM runs here now\n",
-                static_cast<unsigned long long>(result->records), Mib(result->wire_bytes),
-                result->digest.digest.c_str(), result->digest.checksum.c_str());
+    std::string check = result->digest.digest.empty()
+                            ? std::string("memory digest not compared (send --verify-memory)")
+                            : "digest " + result->digest.digest + ", checksum " + result->digest.checksum + " (equal to the source's)";
+    std::printf("received: %llu records, %.1f MiB, %s; the VM runs here now\n",
+                static_cast<unsigned long long>(result->records), Mib(result->wire_bytes), check.c_str());
   }
   return kExitOk;
 }
@@ -303,6 +315,8 @@ int main(int argc, char** argv) {
   send->add_option("--max-passes", send_flags.max_passes, "precopy passes at most (default 30)")
       ->check(CLI::Range(1, 1000));
   send->add_option("--bandwidth", send_flags.bandwidth, "limit the stream to RATE bytes/s (K, M, G suffixes)");
+  send->add_flag("--verify-memory", send_flags.verify_memory,
+                 "also compare both VMs' memory digests before the target runs (costs a hash of all memory in the downtime)");
   send->add_flag("--json", send_flags.json, "NDJSON events on stdout instead of text");
   AddKeyFlags(send, key_flags);
 
@@ -312,6 +326,7 @@ int main(int argc, char** argv) {
   recv->add_option("--from", recv_flags.from, "tcp:HOST:PORT or unix:PATH to listen on, fd:N, or file:PATH")
       ->required();
   recv->add_option("--timeout", recv_flags.timeout_s, "seconds to wait for the source to connect (default: forever)");
+  recv->add_flag("--verify-memory", recv_flags.verify_memory, "refuse a source that does not send --verify-memory");
   recv->add_flag("--json", recv_flags.json, "NDJSON events on stdout instead of text");
   AddKeyFlags(recv, key_flags);
 

@@ -148,6 +148,58 @@ TEST_F(ContentHashTest, NeverCopiesAPrivatePage) {
   EXPECT_THAT(h.CopyForSend(0, small), StatusIs(Code::kInvalidArgument, "not one page"));
 }
 
+// The migration engine copies every page through CopyForSend / NoteHoleForSend, so a pass need not
+// read pages the target has no hash for; and holes are never touched (reading one would allocate it).
+TEST_F(ContentHashTest, WithoutHashUnsentPass1ReadsNothingAndHolesStayHoles) {
+  MapPages(1024);
+  for (uint64_t p = 0; p < 512; ++p) Fill(*map_, p, 0x5A);  // pages 512.. are holes
+  AttributeMap attrs(1024, kS);
+  ContentHashSource h(*map_, 0, 1024, ContentHashOptions{.threads = 2, .hash_unsent = false});
+  PageBitmap all(1024), changed(1024);
+  all.SetRange(0, 1024);
+  ASSERT_OK(h.Collect(CollectContext{attrs, all}, changed));
+  EXPECT_EQ(h.last_hashed_pages(), 0u);  // nothing has a hash yet: everything changed, unread
+  EXPECT_EQ(changed.Count(), 1024u);
+
+  std::vector<unsigned char> resident(1024);
+  ASSERT_OK(map_->Residency(0, 1024, resident));
+  std::vector<std::byte> buf(kPageSize);
+  for (uint64_t p = 0; p < 1024; ++p) {
+    if (resident[p] & 1) {
+      ASSERT_OK(h.CopyForSend(p, buf));
+    } else {
+      ASSERT_OK(h.NoteHoleForSend(p));
+    }
+    h.OnSent(p, kS);
+  }
+  EXPECT_EQ(PageBitmap(1024), [&] {
+    PageBitmap c(1024);
+    EXPECT_OK(h.Collect(CollectContext{attrs, all}, c));
+    return c;
+  }());
+  ASSERT_OK(map_->Residency(0, 1024, resident));
+  for (uint64_t p = 512; p < 1024; ++p) ASSERT_EQ(resident[p] & 1, 0) << "page " << p << " was allocated";
+
+  Fill(*map_, 700, 0x01);  // a hole written after it was "sent" as zeros
+  Fill(*map_, 3, 0x02);
+  changed.ClearAll();
+  ASSERT_OK(h.Collect(CollectContext{attrs, all}, changed));
+  EXPECT_EQ(changed.ToVector(), (std::vector<uint64_t>{3, 700}));
+}
+
+TEST_F(ContentHashTest, PopulateAndResidencyOfARange) {
+  MapPages(64);
+  std::vector<unsigned char> resident(64);
+  ASSERT_OK(map_->Residency(0, 64, resident));
+  for (unsigned char r : resident) EXPECT_EQ(r & 1, 0);
+  ASSERT_OK(map_->PopulateWrite(8, 4));
+  ASSERT_OK(map_->Residency(0, 64, resident));
+  for (uint64_t p = 0; p < 64; ++p) EXPECT_EQ(resident[p] & 1, p >= 8 && p < 12 ? 1 : 0) << "page " << p;
+  EXPECT_OK(map_->PopulateRead(8, 4));
+  EXPECT_THAT(map_->Residency(60, 8, resident), StatusIs(Code::kInvalidArgument, "outside"));
+  EXPECT_THAT(map_->PopulateWrite(63, 2), StatusIs(Code::kInvalidArgument, "outside"));
+}
+
 // KVM keeps no dirty log for guest_memfd memslots (EINVAL); the content hash is the source then,
 // and it must find exactly the pages a real guest wrote.
 TEST(ContentHashGuestTest, GuestWritesOnAGmemSlotAreFoundByHashing) {

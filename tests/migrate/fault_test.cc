@@ -147,6 +147,30 @@ TEST_F(FaultTest, SigintOnTheSourceCancelsAndTheSourceRunsOn) {
   ExpectTargetDiscarded();
 }
 
+// SIGINT while the source waits for READY (the target's reply is held back by the relay): the
+// source sends ABORT, resumes and exits 7; the target discards its copy.
+TEST_F(FaultTest, SigintWhileWaitingForReadyAbortsAndTheSourceRunsOn) {
+  MigrationKey key = NewKey();
+  testing::WriteKeyFile(key, vms_->dir.File("key"));
+  std::string uri = "unix:" + vms_->dir.File("mig.sock");
+  auto target = StartTarget(uri, testing::CopyKey(key));
+  testing::Relay relay(vms_->dir.File("relay.sock"), vms_->dir.File("mig.sock"), {.hold_reply_after = 96});
+  ToolProcess send("gmem-migrate", {"send", "--vmm", vms_->source_socket, "--to",
+                                    "unix:" + vms_->dir.File("relay.sock"), "--key-file", vms_->dir.File("key"),
+                                    "--channels", "1", "--json"});
+  // Wait until the stream is complete (the source's switchover event), then a little longer.
+  for (int i = 0; i < 300 && send.out().find("\"switchover\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  send.Signal(SIGINT);
+  EXPECT_EQ(send.Wait(), 7) << send.err();
+  EXPECT_THAT(send.err(), HasSubstr("waiting for the target's READY: cancelled"));
+  EXPECT_THAT(target.get(), StatusIs(Code::kPeerAborted, "the source was cancelled"));
+  ExpectSourceFinishes();
+  ExpectTargetDiscarded();
+}
+
 TEST_F(FaultTest, CliWrongKeyIsExitThreeOnBothSides) {
   testing::WriteKeyFile(NewKey(), vms_->dir.File("a"));
   testing::WriteKeyFile(NewKey(), vms_->dir.File("b"));

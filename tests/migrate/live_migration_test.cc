@@ -26,9 +26,8 @@ struct Outcome {
 };
 
 // Runs both engines over unix:<dir>/mig after the guest ran for a while.
-Outcome Migrate(VmPair& vms, SourceOptions source_options, const MigrationKey& key) {
+Outcome Migrate(VmPair& vms, SourceOptions source_options, const MigrationKey& key, TargetOptions target_options = {}) {
   std::string uri = "unix:" + vms.dir.File("mig.sock");
-  TargetOptions target_options;
   target_options.vmm_socket = vms.target_socket;
   target_options.from_uri = uri;
   target_options.accept_timeout_ms = 30000;
@@ -44,12 +43,13 @@ Outcome Migrate(VmPair& vms, SourceOptions source_options, const MigrationKey& k
   return out;
 }
 
-void ExpectMigrated(VmPair& vms, const Outcome& out, const std::string& baseline) {
+// `compared`: the source ran with verify_memory, so both digests exist and are equal.
+void ExpectMigrated(VmPair& vms, const Outcome& out, const std::string& baseline, bool compared = true) {
   ASSERT_OK(out.source) << vms.source->err();
   ASSERT_OK(out.target) << vms.target->err();
   EXPECT_TRUE(out.source->acknowledged);
   EXPECT_TRUE(out.target->resumed);
-  EXPECT_FALSE(out.source->source_digest.digest.empty());
+  EXPECT_EQ(out.source->source_digest.digest.empty(), !compared);
   EXPECT_EQ(out.source->source_digest, out.target->digest);
   EXPECT_EQ(vms.source->Wait(), 0) << vms.source->err();
   EXPECT_EQ(vms.source->out(), "");  // told to quit: it never finished here
@@ -83,6 +83,7 @@ TEST_P(LiveMigrationTest, TargetFinishesWithTheUninterruptedChecksum) {
   SourceOptions options;
   options.compression = GetParam().compression;
   options.channels = GetParam().channels;
+  options.verify_memory = true;
   Outcome out = Migrate(vms, std::move(options), NewKey());
   ExpectMigrated(vms, out, baseline);
   if (HasFailure()) return;
@@ -131,11 +132,72 @@ TEST(LiveMigrationLimitTest, PassLimitEndsPrecopyWhenTheLinkIsTooSlow) {
   options.bandwidth_bytes_per_second = 3 << 20;
   options.convergence.max_passes = 2;
   options.convergence.downtime_ms = 50;
+  options.verify_memory = true;
   Outcome out = Migrate(vms, std::move(options), NewKey());
   ExpectMigrated(vms, out, baseline);
   if (HasFailure()) return;
   EXPECT_TRUE(out.source->pass_limit_hit);
+  EXPECT_EQ(out.source->stop_reason, "pass-limit");
   EXPECT_EQ(out.source->passes.size(), 3u);  // two precopy passes and the final one
+}
+
+// The same guest with no pass limit to speak of: the dirty set stops shrinking, the stall detection
+// ends precopy after a few passes instead of thirty, and the result is still exact.
+TEST(LiveMigrationLimitTest, StallDetectionEndsPrecopyOfAGuestThatOutrunsTheLink) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  VmSpec spec;
+  spec.mem = "16M";
+  spec.slot = "hva";
+  spec.rate = "4000";
+  spec.steps = "40000";
+  std::string baseline = RunForChecksum(testing::VmArgs(spec, false));
+  ASSERT_FALSE(baseline.empty());
+  VmPair vms(spec);
+  SourceOptions options;
+  options.bandwidth_bytes_per_second = 3 << 20;
+  options.convergence.downtime_ms = 1;
+  options.convergence.stall_passes = 2;
+  Outcome out = Migrate(vms, std::move(options), NewKey());
+  ExpectMigrated(vms, out, baseline, /*compared=*/false);
+  if (HasFailure()) return;
+  EXPECT_EQ(out.source->stop_reason, "stalled");
+  EXPECT_FALSE(out.source->pass_limit_hit);
+  EXPECT_LT(out.source->passes.size(), 10u);
+}
+
+// By default no digest is compared (it would put a hash of all memory into the downtime): the
+// authenticated stream and END's totals are the check, and the result is just as exact.
+TEST(LiveMigrationMemoryCheckTest, WithoutTheMemoryCheckTheResultIsStillExact) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  VmSpec spec;
+  spec.slot = "gmem";
+  std::string baseline = RunForChecksum(testing::VmArgs(spec, false));
+  ASSERT_FALSE(baseline.empty());
+  VmPair vms(spec);
+  Outcome out = Migrate(vms, SourceOptions{}, NewKey());
+  ExpectMigrated(vms, out, baseline, /*compared=*/false);
+  if (HasFailure()) return;
+  EXPECT_TRUE(out.target->digest.digest.empty());
+  EXPECT_LT(out.source->downtime_ms, 2000u);  // sanity only: tests check correctness, not time
+}
+
+// A target that requires the check refuses a source that does not offer it, before READY: the
+// source resumes and finishes the workload itself; the target never runs.
+TEST(LiveMigrationMemoryCheckTest, ATargetThatRequiresTheCheckRefusesASourceWithoutIt) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  VmSpec spec;
+  std::string baseline = RunForChecksum(testing::VmArgs(spec, false));
+  ASSERT_FALSE(baseline.empty());
+  VmPair vms(spec);
+  TargetOptions target_options;
+  target_options.require_memory_check = true;
+  Outcome out = Migrate(vms, SourceOptions{}, NewKey(), target_options);
+  EXPECT_THAT(out.target.status(), ::gmem::testing::StatusIs(Code::kIncompatible, "--verify-memory"));
+  EXPECT_THAT(out.source.status(), ::gmem::testing::StatusIs(Code::kPeerAborted, "--verify-memory"));
+  ASSERT_EQ(vms.source->Wait(), 0) << vms.source->err();
+  EXPECT_EQ(ChecksumIn(vms.source->out()), baseline);
+  EXPECT_EQ(vms.target->Wait(), 0);
+  EXPECT_EQ(vms.target->out(), "");  // discarded: never ran, never finished
 }
 
 // file: streams have nobody to acknowledge: the source stays paused, and the stream read back

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "transport/sockets.h"
@@ -65,7 +66,15 @@ void Relay::Run() {
             downstream + static_cast<uint64_t>(n) > static_cast<uint64_t>(fault_.cut_reply_after)) {
           return;
         }
-        downstream += static_cast<uint64_t>(n);
+        if (fault_.hold_reply_after >= 0 &&
+            downstream + static_cast<uint64_t>(n) > static_cast<uint64_t>(fault_.hold_reply_after)) {
+          // Forward only what fits under the limit; the rest is swallowed.
+          n = std::max<int64_t>(0, fault_.hold_reply_after - static_cast<int64_t>(downstream));
+          downstream = static_cast<uint64_t>(fault_.hold_reply_after);
+          if (n == 0) continue;
+        } else {
+          downstream += static_cast<uint64_t>(n);
+        }
       }
       if (::send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) return;
     }

@@ -18,6 +18,9 @@ struct RelayFault {
   // Close both sides when target -> source data would pass this many bytes (the handshake's
   // replies are 96 bytes, each switchover message without a reason 48).
   int64_t cut_reply_after = -1;
+  // Swallow target -> source data beyond this many bytes, keeping both connections open: the
+  // source waits for a reply that never comes.
+  int64_t hold_reply_after = -1;
 };
 
 class Relay {
