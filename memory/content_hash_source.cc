@@ -29,6 +29,43 @@ PageHash HashPage(const std::byte* page) {
   return PageHash{h.low64, h.high64};
 }
 
+Expected<std::vector<PageHash>> HashAllPages(const GuestMemfdMapping& mapping, uint64_t first_page,
+                                             const AttributeMap& attrs, unsigned threads) {
+  const uint64_t npages = attrs.npages();
+  if (first_page > mapping.npages() || npages > mapping.npages() - first_page) {
+    return InvalidArgument("hash all pages: region outside the guest_memfd mapping");
+  }
+  std::vector<PageHash> out(npages);
+  constexpr uint64_t kWindow = 512;
+  auto hash_share = [&](uint64_t first, uint64_t end) -> Status {
+    unsigned char resident[kWindow];
+    for (uint64_t w = first; w < end; w += kWindow) {
+      uint64_t count = std::min(kWindow, end - w);
+      GMEM_RETURN_IF_ERROR(mapping.Residency(first_page + w, count, resident));
+      for (uint64_t i = 0; i < count; ++i) {
+        uint64_t p = w + i;
+        if (attrs.Get(p) != PageAttr::kShared) continue;  // PageHash{}: never read
+        // SAFETY: p < npages, inside the mapping (checked above), and shared, so readable.
+        out[p] = (resident[i] & 1) == 0 ? ZeroPageHash() : HashPage(mapping.PageAddress(first_page + p));
+      }
+    }
+    return Status::Ok();
+  };
+  threads = std::max(1u, std::min<unsigned>(threads, static_cast<unsigned>(npages / 4096 + 1)));
+  const uint64_t share = ((npages + threads - 1) / threads + kWindow - 1) / kWindow * kWindow;
+  std::vector<Status> statuses(threads);
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) {
+    uint64_t first = std::min(npages, t * share);
+    uint64_t end = std::min(npages, first + share);
+    pool.emplace_back([&, t, first, end] { statuses[t] = hash_share(first, end); });
+  }
+  statuses[0] = hash_share(0, std::min(npages, share));
+  for (std::thread& t : pool) t.join();
+  for (const Status& st : statuses) GMEM_RETURN_IF_ERROR(st);
+  return out;
+}
+
 ContentHashSource::ContentHashSource(const GuestMemfdMapping& mapping, uint64_t first_page, uint64_t npages,
                                      ContentHashOptions options)
     : mapping_(mapping),

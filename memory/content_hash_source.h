@@ -37,6 +37,13 @@ PageHash HashPage(const std::byte* page);
 // HashPage of a page of zeros.
 PageHash ZeroPageHash();
 
+// The hash of every page of the region of `attrs.npages()` pages that starts at guest_memfd page
+// `first_page` of `mapping`, as it is now: holes (no memory behind them) hash as the zero page
+// without being touched; private pages are PageHash{} and never read. `threads` share the work.
+// For a paused VM (a snapshot's table of what it holds).
+Expected<std::vector<PageHash>> HashAllPages(const GuestMemfdMapping& mapping, uint64_t first_page,
+                                             const AttributeMap& attrs, unsigned threads);
+
 struct ContentHashOptions {
   // Threads hashing a pass (1 = the calling thread only). Each thread takes a contiguous share.
   unsigned threads = 1;

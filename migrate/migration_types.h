@@ -4,21 +4,29 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "base/secret.h"
+#include "format/keys.h"
 #include "format/wire.h"
 #include "migrate/convergence.h"
 #include "migrate/vmm_client.h"
 
 namespace gmem::migrate {
 
-// The shared secret both ends hold: the key file's 32 bytes, or none in insecure mode.
+// The shared secret both ends hold: the key file's 32 bytes, or none in insecure mode. A
+// passphrase instead of a key protects file:/fd: streams (snapshots) only: a live migration's
+// handshake needs the key file.
 struct MigrationKey {
-  SecretBytes key;        // empty when insecure
+  SecretBytes key;        // empty when insecure or with a passphrase
+  SecretBytes passphrase; // non-empty: the stream's data key is wrapped by scrypt(passphrase)
   bool insecure = false;  // --insecure-no-encryption: null cipher, handshake with a zero key
 };
+
+// How the image format's header wraps the stream's data key for `key`.
+format::KeySource StreamKeySource(const MigrationKey& key);
 
 struct PassStats {
   uint32_t pass = 0;
@@ -26,6 +34,7 @@ struct PassStats {
   uint64_t dirty_pages = 0;  // pages the tracker reported for this pass
   uint64_t data_pages = 0;   // sent with contents
   uint64_t zero_pages = 0;   // sent as ZERO runs (later passes) or skipped (pass 1)
+  uint64_t unchanged_pages = 0;  // incremental pass 1: equal to the parent's, not sent
   uint64_t raw_bytes = 0;    // page bytes read from guest memory
   uint64_t wire_bytes = 0;   // bytes the channel carried in this pass
   uint64_t elapsed_us = 0;
@@ -36,6 +45,7 @@ struct MigrationStats {
   uint64_t wire_bytes = 0;
   uint64_t data_pages = 0;
   uint64_t zero_pages = 0;
+  uint64_t unchanged_pages = 0;  // incremental: pages equal to the parent's, not sent
   uint64_t raw_bytes = 0;
   uint16_t channels = 1;
   uint64_t downtime_ms = 0;  // source pause to the target's resume (or to END without a peer)
@@ -66,6 +76,8 @@ class MigrationEvents {
   }
 };
 
+struct IncrementalBase;  // migrate/incremental.h
+
 struct SourceOptions {
   std::string vmm_socket;
   int vmm_connect_timeout_ms = 10000;  // the VMM may still be starting
@@ -82,6 +94,15 @@ struct SourceOptions {
   // a hash of all guest memory on both sides inside the downtime. file:/fd: streams always carry
   // the source's digest (the reader of a snapshot has no other peer to ask).
   bool verify_memory = false;
+  // file:/fd: streams: also store the hash of every page at pause (STATE "page-hashes/…"), so that
+  // the image can be the parent of an incremental one. Costs one read of memory while paused.
+  bool record_page_hashes = false;
+  // An incremental stream (file:/fd: only): pass 1 sends only the pages whose hash differs from
+  // the parent's table (zero pages as ZERO runs: the target starts from the parent's memory), and
+  // the header names the parent. The VM's layout must equal the parent's.
+  std::shared_ptr<const IncrementalBase> base;
+  // What errors call the stream (default: the URI), e.g. the snapshot file behind an fd:N.
+  std::string stream_name;
   int connect_timeout_ms = 10000;
   // Set from a signal handler to cancel; checked between batches. May be null.
   const std::atomic<bool>* cancel = nullptr;
@@ -92,12 +113,20 @@ struct TargetOptions {
   std::string vmm_socket;
   int vmm_connect_timeout_ms = 10000;
   std::string from_uri;
+  // An incremental image's ancestors (file: or fd: URIs), oldest first: applied before from_uri,
+  // each checked to be the parent of the next (stream id and END digest). The target resumes only
+  // after the whole chain verified.
+  std::vector<std::string> parents;
+  std::string stream_name;  // what errors call from_uri's stream (default: the URI)
   int accept_timeout_ms = -1;
   // Time to wait for COMMIT after READY before declaring the outcome in doubt (-1: forever).
   int commit_timeout_ms = -1;
   // Refuse a live stream whose source does not offer the memory digest check
   // (SourceOptions::verify_memory).
   bool require_memory_check = false;
+  // Set from a signal handler to cancel before READY (then the incoming VM is discarded); checked
+  // between records. May be null.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct TargetResult {

@@ -86,7 +86,8 @@ Status PageSender::Flush(SourceRegion& region, uint64_t generation, PassStats& s
 }
 
 Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, uint64_t generation,
-                        bool skip_zero, uint64_t total, PassStats& stats) {
+                        bool skip_zero, uint64_t total, PassStats& stats,
+                        const std::vector<memory::PageHash>* unchanged) {
   Status status;
   total_ = total;
   const memory::AttributeMap& attrs = region.tracker->attributes();
@@ -105,7 +106,7 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
       }
       slot_ = *slot;
     }
-    if (page / kWindowPages != window_) LoadWindow(region, page, /*populate=*/skip_zero);
+    if (page / kWindowPages != window_) LoadWindow(region, page, /*populate=*/skip_zero || unchanged != nullptr);
     std::byte* dst = slot_->buffer.data() + uint64_t{buffered_} * memory::kPageSize;
     bool hole = IsHole(page);
     // A hole reads as zeros and is never touched (reading it would allocate it).
@@ -113,7 +114,10 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
                   : CopyPage(region, page, dst);
     if (!status.ok()) return;
     handled_.push_back(page);
-    if (hole || IsZeroPage(dst)) {
+    if (unchanged != nullptr &&
+        (hole ? memory::ZeroPageHash() : memory::HashPage(dst)) == (*unchanged)[page]) {
+      ++stats.unchanged_pages;  // the parent image has exactly this page
+    } else if (hole || IsZeroPage(dst)) {
       ++stats.zero_pages;
       if (!skip_zero) AddPage(page, format::RunKind::kZero);
     } else {

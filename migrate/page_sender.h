@@ -32,8 +32,10 @@ class PageSender {
   void StartPass() { progress_ = 0; }
   // Sends the pages of `dirty` (shared pages only) with generation `generation`, adding to
   // `stats`. `skip_zero`: zero pages are not sent, only marked sent. `total` feeds progress.
+  // `unchanged` (an incremental stream's pass 1): a page whose content hashes to its entry there
+  // is already on the target (the parent has it): it is marked sent, not sent.
   Status Send(SourceRegion& region, const memory::PageBitmap& dirty, uint64_t generation, bool skip_zero,
-              uint64_t total, PassStats& stats);
+              uint64_t total, PassStats& stats, const std::vector<memory::PageHash>* unchanged = nullptr);
 
  private:
   static constexpr uint64_t kWindowPages = 512;

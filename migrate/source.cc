@@ -1,9 +1,12 @@
 #include "migrate/source.h"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "format/keys.h"
 #include "format/stream_keys.h"
+#include "migrate/incremental.h"
 #include "migrate/page_sender.h"
 
 namespace gmem::migrate {
@@ -26,10 +29,6 @@ Bytes ToBytes(const std::string& s) {
   return out;
 }
 
-format::KeySource MakeKeySource(const MigrationKey& key) {
-  if (key.insecure) return format::KeySource::Insecure();
-  return format::KeySource::FromKey(SecretBytes::CopyOf(key.key.span()));
-}
 
 }  // namespace
 
@@ -49,6 +48,7 @@ Status MigrationSource::Attach() {
   GMEM_ASSIGN_OR_RETURN(nlohmann::json info, vmm_->Ok({{"cmd", "query"}}));
   std::string state = info.value("state", std::string());
   if (state != "running" && state != "paused") return InvalidArgument("the source VM is " + state);
+  was_running_ = state == "running";
   mode_ = info.value("slot", std::string()) == "hva" ? DirtyMode::kKvmDirtyLog : DirtyMode::kContentHash;
   std::vector<UniqueFd> fds;
   GMEM_ASSIGN_OR_RETURN(layout_, vmm_->GetMemfds(fds));
@@ -65,6 +65,9 @@ Status MigrationSource::Attach() {
     // Start the log now: pass 1 reads everything, later passes send what the guest wrote since.
     GMEM_RETURN_IF_ERROR(vmm_->DirtyLog(layout_).status());
   }
+  if (options_.base != nullptr && !(options_.base->layout == layout_)) {
+    return InvalidArgument("the parent image was saved from a VM with another memory layout");
+  }
   GMEM_ASSIGN_OR_RETURN(regions_, MakeSourceRegions(layout_, fds, maps, mode_));
   return Status::Ok();
 }
@@ -79,6 +82,7 @@ Status MigrationSource::Connect() {
   for (uint16_t ch = 0; ch < channels; ++ch) {
     // Channel k + 1 connects only after channel k's handshake, so the target accepts them in order.
     GMEM_ASSIGN_OR_RETURN(Endpoint endpoint, OpenSourceEndpoint(uri, options_.connect_timeout_ms));
+    if (!options_.stream_name.empty()) endpoint.channel->set_name(options_.stream_name);
     GMEM_ASSIGN_OR_RETURN(transport::SessionId session,
                           EstablishSession(endpoint, key_.key, key_.insecure,
                                            transport::HandshakeOptions::Role::kInitiator, ch, channels, session_));
@@ -95,7 +99,14 @@ Status MigrationSource::StartWriters() {
   params.compression = options_.compression;
   params.channel_count = channels;
   params.stream_id = session_;  // the target checks it: a recorded stream cannot be replayed
-  GMEM_ASSIGN_OR_RETURN(format::StreamKeys stream_keys, format::CreateStream(params, MakeKeySource(key_)));
+  if (options_.base != nullptr) {
+    if (endpoints_[0].interactive) return InvalidArgument("an incremental stream goes to a file or fd, not a peer");
+    params.parent = std::make_pair(options_.base->parent_stream_id, options_.base->parent_digest);
+  }
+  if (!key_.passphrase.empty() && endpoints_[0].interactive) {
+    return InvalidArgument("a passphrase protects file streams only: a live migration needs a key file");
+  }
+  GMEM_ASSIGN_OR_RETURN(format::StreamKeys stream_keys, format::CreateStream(params, StreamKeySource(key_)));
   auto keys = std::make_shared<const format::StreamKeys>(std::move(stream_keys));
   std::vector<format::ImageWriter> writers;
   for (uint16_t ch = 0; ch < channels; ++ch) {
@@ -175,9 +186,12 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   }
   Clock::time_point send_start = Clock::now();
   sender_->StartPass();
+  // Pass 1 skips zero pages (the target's memory starts zeroed) — unless the stream is an
+  // increment: then the target starts from the parent's memory, and pass 1 sends what differs.
+  bool increment = pass == 1 && options_.base != nullptr;
   for (size_t i = 0; i < regions_.size(); ++i) {
-    GMEM_RETURN_IF_ERROR(sender_->Send(regions_[i], reports[i].dirty, pass, /*skip_zero=*/pass == 1,
-                                       stats.dirty_pages, stats));
+    GMEM_RETURN_IF_ERROR(sender_->Send(regions_[i], reports[i].dirty, pass, /*skip_zero=*/pass == 1 && !increment,
+                                       stats.dirty_pages, stats, increment ? &options_.base->hashes[i] : nullptr));
   }
   GMEM_RETURN_IF_ERROR(pool_->Drain());
   stats.elapsed_us = MicrosSince(start);
@@ -195,6 +209,7 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   policy_.RecordPass(dirty_bytes, MicrosSince(send_start));
   stats_.data_pages += stats.data_pages;
   stats_.zero_pages += stats.zero_pages;
+  stats_.unchanged_pages += stats.unchanged_pages;
   stats_.raw_bytes += stats.raw_bytes;
   stats_.passes.push_back(stats);
   if (options_.events != nullptr) options_.events->OnPass(stats);
@@ -216,10 +231,21 @@ Status MigrationSource::Precopy() {
 Status MigrationSource::StopAndCopy() {
   GMEM_RETURN_IF_ERROR(CheckCancel());
   GMEM_RETURN_IF_ERROR(vmm_->Pause());
-  paused_ = true;
+  paused_ = was_running_;  // a VM that was paused before we came stays paused on failure
   paused_at_ = Clock::now();
   bool stopped = false;
   GMEM_RETURN_IF_ERROR(RunPass(passes_, /*final=*/true, stopped).WithContext("final pass"));
+  if (options_.record_page_hashes && !endpoints_[0].interactive) {
+    // The table a later incremental save compares against: memory as it is now, paused.
+    unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    for (const SourceRegion& r : regions_) {
+      GMEM_ASSIGN_OR_RETURN(std::vector<memory::PageHash> hashes,
+                            memory::HashAllPages(*r.mapping, r.first_gmem_page(), r.tracker->attributes(), threads));
+      for (const format::StateRecord& record : EncodePageHashes(r.region.id, hashes)) {
+        GMEM_RETURN_IF_ERROR(pool_->writer(0).WriteState(record));
+      }
+    }
+  }
   GMEM_ASSIGN_OR_RETURN(std::string state, vmm_->GetState());
   format::StateRecord record;
   record.entries.push_back({"vmm-state", ToBytes(state)});

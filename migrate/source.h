@@ -65,6 +65,7 @@ class MigrationSource {
   ConvergencePolicy policy_;
   MigrationStats stats_;
   uint32_t passes_ = 0;
+  bool was_running_ = false; // the VM ran when the engine attached
   bool paused_ = false;      // this engine paused the source VM
   bool committed_ = false;       // COMMIT is being sent: never resume from here on
   std::chrono::steady_clock::time_point start_;

@@ -15,10 +15,6 @@ namespace {
 
 std::string ToString(const Bytes& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
 
-format::KeySource MakeKeySource(const MigrationKey& key) {
-  if (key.insecure) return format::KeySource::Insecure();
-  return format::KeySource::FromKey(SecretBytes::CopyOf(key.key.span()));
-}
 
 Expected<VmmDigest> ParseDigest(const std::string& text) {
   size_t colon = text.find(':');
@@ -40,20 +36,29 @@ size_t MigrationTarget::RegionIndex(uint32_t region_id) const {
   return layout_.regions.size();
 }
 
-Status MigrationTarget::Accept() {
+Status MigrationTarget::AttachVmm() {
   GMEM_ASSIGN_OR_RETURN(VmmClient client, VmmClient::Connect(options_.vmm_socket, options_.vmm_connect_timeout_ms));
   vmm_.emplace(std::move(client));
   GMEM_ASSIGN_OR_RETURN(std::string state, vmm_->State());
   if (state != "incoming") return InvalidArgument("the target VMM is " + state + ", not incoming");
-  GMEM_ASSIGN_OR_RETURN(transport::Uri uri, transport::ParseUri(options_.from_uri));
+  incoming_ = true;  // from here on, a failure discards this VMM's copy
+  return Status::Ok();
+}
+
+Status MigrationTarget::Accept(const std::string& uri_text, bool last) {
+  GMEM_ASSIGN_OR_RETURN(transport::Uri uri, transport::ParseUri(uri_text));
+  if (!last && uri.kind != transport::Uri::Kind::kFile && uri.kind != transport::Uri::Kind::kFd) {
+    return InvalidArgument("a parent image is a file: or fd: stream");
+  }
   GMEM_ASSIGN_OR_RETURN(TargetChannels channels,
                         AcceptTargetChannels(uri, options_.accept_timeout_ms, key_.key, key_.insecure));
   endpoints_ = std::move(channels.endpoints);
   session_ = channels.session;
+  if (last && !options_.stream_name.empty()) endpoints_[0].channel->set_name(options_.stream_name);
   reader_options_.allow_insecure = key_.insecure;
   reader_options_.expect_eof_after_end = !endpoints_[0].interactive;
   GMEM_ASSIGN_OR_RETURN(format::ImageReader reader,
-                        format::ImageReader::Open(*endpoints_[0].channel, MakeKeySource(key_), reader_options_));
+                        format::ImageReader::Open(*endpoints_[0].channel, StreamKeySource(key_), reader_options_));
   if (endpoints_[0].interactive && reader.header().stream_id != session_) {
     return AuthError("the stream does not belong to this session (a replayed or spliced stream)");
   }
@@ -61,12 +66,33 @@ Status MigrationTarget::Accept() {
     return ProtocolError("the stream has " + std::to_string(reader.header().channel_count) + " channels, the session " +
                          std::to_string(endpoints_.size()));
   }
+  // An incremental image applies on top of its parent only: the chain is checked link by link.
+  const format::ImageHeader& header = reader.header();
+  if (images_ == 0 && header.has_parent()) {
+    return Status(Code::kIncompatible, "the image is an increment of parent " + ToHex(header.parent_stream_id) +
+                                           ": restore it together with its parent chain");
+  }
+  if (images_ > 0 && (!header.has_parent() || header.parent_stream_id != previous_stream_id_ ||
+                      header.parent_digest != previous_end_digest_)) {
+    return CorruptError("the image is not the increment of the one before it in the chain (stream " +
+                        ToHex(previous_stream_id_) + ")");
+  }
+  previous_stream_id_ = header.stream_id;
+  if (images_ > 0) {
+    // Each image orders its own passes from 1: the newest image wins as a whole.
+    for (std::vector<uint32_t>& g : page_generation_) std::fill(g.begin(), g.end(), 0);
+    std::fill(attrs_generation_.begin(), attrs_generation_.end(), 0);
+  }
   reader_.emplace(std::move(reader));
   result_.channels = static_cast<uint16_t>(endpoints_.size());
   return Status::Ok();
 }
 
 Status MigrationTarget::OnLayout(const format::LayoutRecord& layout) {
+  if (images_ > 0) {
+    if (!(layout == layout_)) return CorruptError("the increment's memory layout differs from its parent's");
+    return Status::Ok();
+  }
   layout_ = layout;
   std::vector<UniqueFd> fds;
   GMEM_RETURN_IF_ERROR(vmm_->PrepareIncoming(layout_, fds));
@@ -148,6 +174,7 @@ Status MigrationTarget::OnState(const format::StateRecord& record) {
 }
 
 Status MigrationTarget::Dispatch(const format::Record& record) {
+  if (options_.cancel != nullptr && options_.cancel->load()) return Status(Code::kCancelled, "cancelled");
   Status st;
   if (auto* pages = std::get_if<format::PagesRecord>(&record.body)) {
     st = OnPages(*pages);  // locks per page stripe: channels copy pages in parallel
@@ -204,9 +231,10 @@ Status MigrationTarget::Receive() {
   statuses[0] = [&]() -> Status {
     for (;;) {
       GMEM_ASSIGN_OR_RETURN(const format::Record* record, reader_->Next());
-      if (std::holds_alternative<format::EndRecord>(record->body)) {
+      if (const auto* end = std::get_if<format::EndRecord>(&record->body)) {
         std::lock_guard<std::mutex> lock(apply_mu_);
         result_.wire_bytes += reader_->offset();
+        previous_end_digest_ = end->digest;
         return Status::Ok();
       }
       GMEM_RETURN_IF_ERROR(Dispatch(*record));
@@ -219,6 +247,7 @@ Status MigrationTarget::Receive() {
     if (!st.ok() && st.code() != Code::kIo && st.code() != Code::kCorrupt) return st;
   }
   for (const Status& st : statuses) GMEM_RETURN_IF_ERROR(st);
+  ++images_;
   return Status::Ok();
 }
 
@@ -289,12 +318,17 @@ Status MigrationTarget::Switchover() {
 }
 
 Expected<TargetResult> MigrationTarget::Run() {
-  Status st = Accept();
+  Status st = AttachVmm();
+  for (const std::string& parent : options_.parents) {
+    if (st.ok()) st = Accept(parent, /*last=*/false).WithContext(parent);
+    if (st.ok()) st = Receive().WithContext(parent + ": receive");
+  }
+  if (st.ok()) st = Accept(options_.from_uri, /*last=*/true);
   if (st.ok()) st = Receive().WithContext("receive");
   if (st.ok()) st = Apply().WithContext("rebuild");
   if (st.ok()) st = Switchover();
   if (st.ok()) return result_;
-  if (!ready_ && vmm_.has_value()) {
+  if (!ready_ && incoming_) {
     if (!endpoints_.empty() && endpoints_[0].interactive) {
       SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
       link.Send({SwitchoverType::kAbort, st.ToString()}).IgnoreError();

@@ -34,7 +34,9 @@ class MigrationTarget {
   Expected<TargetResult> Run();
 
  private:
-  Status Accept();
+  Status AttachVmm();
+  // Opens `uri` and its reader; `last`: the final image (a parent must be a file: or fd: stream).
+  Status Accept(const std::string& uri, bool last);
   Status Receive();
   // Reads channel `channel` (> 0) to its END, applying what it carries.
   Status ReceiveChannel(size_t channel);
@@ -69,9 +71,15 @@ class MigrationTarget {
   std::vector<std::vector<uint32_t>> page_generation_;  // per region, per page: last applied
   std::string state_;
   std::optional<VmmDigest> source_digest_;
-  bool memory_check_ = false;  // STATE asked for the digest comparison (live streams)
+  bool memory_check_ = false;
+  // The chain of images received so far (an incremental restore): their count, and the stream id
+  // and channel-0 END digest of the last one, which the next must name as its parent.
+  size_t images_ = 0;
+  format::StreamId previous_stream_id_{};
+  format::Digest previous_end_digest_{};  // STATE asked for the digest comparison (live streams)
   TargetResult result_;
   bool ready_ = false;
+  bool incoming_ = false;  // the VMM was checked to be an incoming one (never quit another)
 };
 
 }  // namespace gmem::migrate

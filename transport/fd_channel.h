@@ -20,6 +20,8 @@ class FdChannel final : public ByteSink, public ByteSource {
   void ShutdownWrite();
   int fd() const { return fd_.get(); }
   const std::string& name() const { return name_; }
+  // Renames the channel for error messages (e.g. the file an inherited fd:N writes to).
+  void set_name(std::string name) { name_ = std::move(name); }
   uint64_t bytes_written() const { return bytes_written_; }
   uint64_t bytes_read() const { return bytes_read_; }
 

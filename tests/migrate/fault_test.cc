@@ -108,6 +108,50 @@ TEST_F(FaultTest, ConnectionCutMidStreamLeavesTheSourceRunning) {
   ExpectTargetDiscarded();
 }
 
+// A failure after the engine's own pause resumes only a VM that was running when it came: a VM
+// its user had paused stays paused.
+TEST_F(FaultTest, AFailedMigrationLeavesAVmItsUserPausedPaused) {
+  std::string uri = "unix:" + vms_->dir.File("mig.sock");
+  MigrationKey key = NewKey();
+  auto client = VmmClient::Connect(vms_->source_socket);
+  ASSERT_OK(client);
+  ASSERT_OK(client->Pause());
+  TargetOptions target_options;
+  target_options.vmm_socket = vms_->target_socket;
+  target_options.from_uri = uri;
+  target_options.accept_timeout_ms = 30000;
+  target_options.require_memory_check = true;  // refuses this source after END: past the pause
+  auto target = std::async(std::launch::async, [&, k = testing::CopyKey(key)]() mutable {
+    return MigrationTarget(target_options, std::move(k)).Run();
+  });
+  SourceOptions options;
+  options.vmm_socket = vms_->source_socket;
+  options.to_uri = uri;
+  auto source = MigrationSource(std::move(options), std::move(key)).Run();
+  EXPECT_THAT(source, StatusIs(Code::kPeerAborted, "--verify-memory"));
+  EXPECT_THAT(target.get(), StatusIs(Code::kIncompatible, "--verify-memory"));
+  auto state = client->State();
+  ASSERT_OK(state);
+  EXPECT_EQ(*state, "paused");
+  ASSERT_OK(client->Resume());
+  ExpectSourceFinishes();
+  ExpectTargetDiscarded();
+}
+
+// A target engine pointed at a VMM that is not incoming (here: the running source) refuses, and
+// never tells that VMM to quit.
+TEST_F(FaultTest, ATargetPointedAtARunningVmLeavesItRunning) {
+  TargetOptions options;
+  options.vmm_socket = vms_->source_socket;
+  options.from_uri = "unix:" + vms_->dir.File("mig.sock");
+  EXPECT_THAT(MigrationTarget(options, NewKey()).Run(), StatusIs(Code::kInvalidArgument, "not incoming"));
+  ExpectSourceFinishes();
+  auto client = VmmClient::Connect(vms_->target_socket);
+  ASSERT_OK(client);
+  ASSERT_OK(client->Quit());
+  ExpectTargetDiscarded();
+}
+
 TEST_F(FaultTest, TargetKilledMidStreamLeavesTheSourceRunning) {
   MigrationKey key = NewKey();
   testing::WriteKeyFile(key, vms_->dir.File("key"));

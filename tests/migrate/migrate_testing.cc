@@ -5,7 +5,8 @@
 namespace gmem::migrate::testing {
 
 std::vector<std::string> VmArgs(const VmSpec& spec, bool with_rate) {
-  std::string workload = spec.workload + (with_rate ? ":rate=" + spec.rate : "");
+  std::string separator = spec.workload.find(':') == std::string::npos ? ":" : ",";
+  std::string workload = spec.workload + (with_rate ? separator + "rate=" + spec.rate : "");
   return {"run", "--mem", spec.mem, "--regions", spec.regions, "--slot", spec.slot, "--workload", workload,
           "--seed", spec.seed, "--steps", spec.steps};
 }
@@ -31,6 +32,7 @@ MigrationKey NewKey() {
 MigrationKey CopyKey(const MigrationKey& key) {
   MigrationKey copy;
   copy.key = SecretBytes::CopyOf(key.key.span());
+  copy.passphrase = SecretBytes::CopyOf(key.passphrase.span());
   copy.insecure = key.insecure;
   return copy;
 }
