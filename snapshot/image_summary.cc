@@ -3,6 +3,7 @@
 #include "format/image_reader.h"
 #include "format/image_scanner.h"
 #include "format/page_batch.h"
+#include "snapshot/image_errors.h"
 
 namespace gmem::snapshot {
 namespace {
@@ -12,9 +13,7 @@ void Count(ImageSummary& s, format::RecordType type) {
   ++s.records;
 }
 
-}  // namespace
-
-Expected<ImageSummary> Summarize(ByteSource& source) {
+Expected<ImageSummary> SummarizeImpl(ByteSource& source) {
   GMEM_ASSIGN_OR_RETURN(format::ImageScanner scanner, format::ImageScanner::Open(source));
   ImageSummary s;
   s.header = scanner.header();
@@ -58,7 +57,7 @@ Expected<ImageSummary> Summarize(ByteSource& source) {
   return s;
 }
 
-Expected<ImageSummary> Verify(ByteSource& source, const format::KeySource& key, bool allow_insecure) {
+Expected<ImageSummary> VerifyImpl(ByteSource& source, const format::KeySource& key, bool allow_insecure) {
   format::ReaderOptions options;
   options.allow_insecure = allow_insecure;
   GMEM_ASSIGN_OR_RETURN(format::ImageReader reader, format::ImageReader::Open(source, key, options));
@@ -77,6 +76,20 @@ Expected<ImageSummary> Verify(ByteSource& source, const format::KeySource& key, 
     if (const auto* end = std::get_if<format::EndRecord>(&rec->body)) s.end = *end;
   }
   s.image_bytes = reader.offset();
+  return s;
+}
+
+}  // namespace
+
+Expected<ImageSummary> Summarize(ByteSource& source) {
+  auto s = SummarizeImpl(source);
+  if (!s.ok()) return AsFileError(s.status());
+  return s;
+}
+
+Expected<ImageSummary> Verify(ByteSource& source, const format::KeySource& key, bool allow_insecure) {
+  auto s = VerifyImpl(source, key, allow_insecure);
+  if (!s.ok()) return AsFileError(s.status());
   return s;
 }
 

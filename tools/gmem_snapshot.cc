@@ -1,14 +1,23 @@
-// gmem-snapshot: offline snapshots. Subcommands so far: inspect, verify.
+// gmem-snapshot: offline snapshots: save, restore, inspect, verify, diff (docs/snapshots.md).
 // The logic lives in snapshot/; this file parses flags and prints.
 
 #include <CLI/CLI.hpp>
+#include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "base/bytes.h"
 #include "format/records.h"
+#include "snapshot/diff.h"
 #include "snapshot/image_summary.h"
+#include "snapshot/restore.h"
+#include "snapshot/save.h"
 #include "tools/cli_parse.h"
 #include "tools/exit_codes.h"
 #include "tools/key_args.h"
@@ -18,6 +27,10 @@ namespace gmem::tools {
 namespace {
 
 constexpr std::string_view kTool = "gmem-snapshot";
+
+// `diff`: the images describe different VMs. Not one of the shared codes (tools/exit_codes.h):
+// like cmp(1)'s 1, but 1 is "usage" here, and it keeps clear of codes the table may add.
+constexpr int kExitDiffer = 10;
 
 const char* CipherName(format::Cipher c) { return c == format::Cipher::kAes256Gcm ? "aes-256-gcm" : "none"; }
 const char* WrapName(format::KeyWrap w) {
@@ -35,11 +48,26 @@ const char* WrapId(format::KeyWrap w) {
   }
 }
 
+double Mib(uint64_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
+unsigned long long Ull(uint64_t v) { return static_cast<unsigned long long>(v); }
+
+template <typename Json>
+void PrintJson(const Json& j) {
+  std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
+}
+
+// ---- inspect, verify ------------------------------------------------------------------------
+
+// Only public, non-secret header fields: ids, algorithms, the key id. Never the salt, the wrap
+// nonce or the wrapped key (they are not secret, but nothing a user needs either).
 std::string Json(const snapshot::ImageSummary& s, bool verified) {
   const format::ImageHeader& h = s.header;
   std::string out = "{\"version\":\"" + std::to_string(h.version_major) + "." + std::to_string(h.version_minor) +
                     "\",\"stream_id\":\"" + ToHex(h.stream_id) + "\",\"parent\":" +
                     (h.has_parent() ? "\"" + ToHex(h.parent_stream_id) + "\"" : std::string("null")) +
+                    ",\"parent_digest\":" +
+                    (h.has_parent() ? "\"" + ToHex(h.parent_digest) + "\"" : std::string("null")) +
                     ",\"cipher\":\"" + CipherName(h.cipher) + "\",\"key_wrap\":\"" + WrapId(h.key_wrap) +
                     "\",\"compression\":\"" + (h.compression == format::Compression::kZstd ? "zstd" : "none") +
                     "\",\"channels\":" + std::to_string(h.channel_count) + ",\"verified\":" +
@@ -65,33 +93,29 @@ std::string Json(const snapshot::ImageSummary& s, bool verified) {
 
 void PrintText(const std::string& file, const snapshot::ImageSummary& s, bool verified) {
   const format::ImageHeader& h = s.header;
-  std::printf("image        %s (%llu bytes)%s\n", file.c_str(), static_cast<unsigned long long>(s.image_bytes),
+  std::printf("image        %s (%llu bytes)%s\n", file.c_str(), Ull(s.image_bytes),
               verified ? ", verified" : ", not verified (inspect reads no key)");
   std::printf("format       %u.%u\n", h.version_major, h.version_minor);
   std::printf("stream id    %s\n", ToHex(h.stream_id).c_str());
   std::printf("parent       %s\n", h.has_parent() ? ToHex(h.parent_stream_id).c_str() : "none");
+  if (h.has_parent()) std::printf("parent digest %s\n", ToHex(h.parent_digest).c_str());
   std::printf("encryption   %s, %s%s\n", CipherName(h.cipher), WrapName(h.key_wrap),
               h.key_wrap == format::KeyWrap::kKeyFile ? (" (key id " + ToHex(h.key_id) + ")").c_str() : "");
   std::printf("compression  %s\n", h.compression == format::Compression::kZstd ? "zstd" : "none");
   if (s.layout) {
     std::printf("layout       %zu regions\n", s.layout->regions.size());
     for (const format::Region& r : s.layout->regions) {
-      std::printf("  region %u: gpa 0x%llx, %llu pages of %u bytes, gmem offset 0x%llx\n", r.id,
-                  static_cast<unsigned long long>(r.gpa_base), static_cast<unsigned long long>(r.npages()),
-                  r.page_size, static_cast<unsigned long long>(r.gmem_offset));
+      std::printf("  region %u: gpa 0x%llx, %llu pages of %u bytes, gmem offset 0x%llx\n", r.id, Ull(r.gpa_base),
+                  Ull(r.npages()), r.page_size, Ull(r.gmem_offset));
     }
   }
-  std::printf("records      %llu:", static_cast<unsigned long long>(s.records));
+  std::printf("records      %llu:", Ull(s.records));
   for (uint8_t t = 1; t <= 7; ++t) {
-    std::printf(" %s %llu", format::RecordTypeName(static_cast<format::RecordType>(t)),
-                static_cast<unsigned long long>(s.records_by_type[t]));
+    std::printf(" %s %llu", format::RecordTypeName(static_cast<format::RecordType>(t)), Ull(s.records_by_type[t]));
   }
-  std::printf("\npages        %llu data, %llu zero, %llu private\n", static_cast<unsigned long long>(s.data_pages),
-              static_cast<unsigned long long>(s.zero_pages), static_cast<unsigned long long>(s.private_pages));
-  if (!verified) {
-    std::printf("bytes        raw %llu, stored %llu\n", static_cast<unsigned long long>(s.raw_bytes),
-                static_cast<unsigned long long>(s.stored_bytes));
-  }
+  std::printf("\npages        %llu data, %llu zero, %llu private\n", Ull(s.data_pages), Ull(s.zero_pages),
+              Ull(s.private_pages));
+  if (!verified) std::printf("bytes        raw %llu, stored %llu\n", Ull(s.raw_bytes), Ull(s.stored_bytes));
 }
 
 int RunInspect(const std::string& file, bool json) {
@@ -122,30 +146,301 @@ int RunVerify(const std::string& file, const KeyArgs& key_args, bool json, bool 
   return kExitOk;
 }
 
+// ---- save, restore ----------------------------------------------------------------------------
+
+// Set by SIGINT/SIGTERM during save; the engine checks it between batches.
+std::atomic<bool> g_cancel{false};
+
+void OnSignal(int) { g_cancel.store(true); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// save and restore drive the migration engine, which takes a key file's key (or none).
+Expected<migrate::MigrationKey> LoadMigrationKey(const KeyArgs& args) {
+  if (args.passphrase_fd >= 0) {
+    return InvalidArgument("--passphrase-fd is not supported by save and restore yet: use --key-file or --key-fd");
+  }
+  GMEM_ASSIGN_OR_RETURN(format::KeySource source, LoadKey(args));
+  migrate::MigrationKey key;
+  key.insecure = source.wrap() == format::KeyWrap::kNone;
+  if (!key.insecure) key.key = SecretBytes::CopyOf(source.secret().span());
+  return key;
+}
+
+Status ParseCompress(const std::string& text, snapshot::SaveOptions& options) {
+  if (text == "none") {
+    options.compression = format::Compression::kNone;
+    return Status::Ok();
+  }
+  if (text == "zstd") return Status::Ok();
+  if (text.starts_with("zstd:")) {
+    try {
+      size_t used = 0;
+      options.zstd_level = std::stoi(text.substr(5), &used);
+      if (used == text.size() - 5 && options.zstd_level >= -7 && options.zstd_level <= 19) return Status::Ok();
+    } catch (const std::exception&) {
+    }
+  }
+  return InvalidArgument("--compress: expected zstd, zstd:LEVEL (-7..19) or none, not '" + text + "'");
+}
+
+// Progress of a save: one constant-width line on a TTY (at most 5 a second), or NDJSON events.
+class Reporter final : public migrate::MigrationEvents {
+ public:
+  Reporter(bool json, bool quiet) : json_(json), tty_(!json && !quiet && isatty(STDERR_FILENO)) {}
+
+  void OnStart(uint64_t total_pages) override { Emit({{"event", "start"}, {"pages", total_pages}}); }
+  void OnProgress(uint32_t pass, uint64_t done, uint64_t total, uint64_t wire_bytes) override {
+    if (!tty_) return;
+    auto now = Clock::now();
+    if (now - last_ < std::chrono::milliseconds(200)) return;
+    last_ = now;
+    double secs = std::chrono::duration<double>(now - start_).count();
+    double pct = total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / static_cast<double>(total);
+    std::fprintf(stderr, "\r%s %5.1f%% of %9llu pages  %9.1f MiB written  %8.1f MiB/s ",
+                 pass == 1 ? "save " : "final", pct, Ull(total), Mib(wire_bytes), secs > 0 ? Mib(wire_bytes) / secs : 0.0);
+  }
+  void OnPass(const migrate::PassStats& p) override {
+    Emit({{"event", "pass"}, {"pass", p.pass}, {"final", p.final}, {"data_pages", p.data_pages},
+          {"zero_pages", p.zero_pages}, {"raw_bytes", p.raw_bytes}, {"wire_bytes", p.wire_bytes},
+          {"elapsed_us", p.elapsed_us}});
+  }
+  void Emit(const nlohmann::ordered_json& event) {
+    if (json_) PrintJson(event);
+  }
+  void EndLine() {
+    if (tty_) std::fprintf(stderr, "\r%80s\r", "");
+  }
+  int Error(std::string_view what, const Status& status) {
+    EndLine();
+    Emit({{"event", "error"}, {"code", std::string(CodeName(status.code()))}, {"message", status.ToString()}});
+    return Fail(kTool, what, status);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  bool json_;
+  bool tty_;
+  Clock::time_point start_ = Clock::now();
+  Clock::time_point last_{};
+};
+
+struct SaveFlags {
+  std::string vmm, out, compress = "zstd";
+  bool stop = false;
+};
+
+int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool quiet) {
+  Reporter reporter(json, quiet);
+  std::string what = "save '" + flags.out + "'";
+  snapshot::SaveOptions options;
+  options.vmm_socket = flags.vmm;
+  options.out_path = flags.out;
+  options.stop = flags.stop;
+  if (Status st = ParseCompress(flags.compress, options); !st.ok()) return reporter.Error(what, st);
+  auto key = LoadMigrationKey(key_args);
+  if (!key.ok()) return reporter.Error(what, key.status());
+  InstallSignalHandlers();
+  options.cancel = &g_cancel;
+  options.events = &reporter;
+  auto start = std::chrono::steady_clock::now();
+  auto saved = snapshot::Save(options, std::move(key).value());
+  if (!saved.ok()) return reporter.Error(what, saved.status());
+  reporter.EndLine();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const snapshot::SaveResult& r = *saved;
+  uint64_t guest_bytes = r.guest_pages * 4096;
+  const char* vm = r.left_paused ? "paused" : "running";
+  reporter.Emit({{"event", "complete"}, {"file", flags.out}, {"stream_id", ToHex(r.header.stream_id)},
+                 {"file_bytes", r.file_bytes}, {"guest_bytes", guest_bytes}, {"data_pages", r.stats.data_pages},
+                 {"zero_pages", r.stats.zero_pages}, {"raw_bytes", r.stats.raw_bytes},
+                 {"compression_ratio", r.stats.compression_ratio()}, {"paused_ms", r.paused_ms},
+                 {"total_ms", static_cast<uint64_t>(secs * 1000)}, {"digest", r.stats.source_digest.digest},
+                 {"checksum", r.stats.source_digest.checksum}, {"vm", vm}});
+  if (!json && !quiet) {
+    std::printf("saved '%s': %.1f MiB (%.2fx), %llu data + %llu zero pages of %.0f MiB guest memory, %.2f s "
+                "(%.0f MiB/s of guest memory), stream id %s; the VM is %s%s\n",
+                flags.out.c_str(), Mib(r.file_bytes), r.stats.compression_ratio(), Ull(r.stats.data_pages),
+                Ull(r.stats.zero_pages), Mib(guest_bytes), secs, secs > 0 ? Mib(guest_bytes) / secs : 0.0,
+                ToHex(r.header.stream_id).c_str(), vm,
+                r.paused_ms > 0 ? (" (paused " + std::to_string(r.paused_ms) + " ms)").c_str() : "");
+  }
+  return kExitOk;
+}
+
+int RunRestore(const std::string& vmm, const std::string& in, const KeyArgs& key_args, bool json, bool quiet) {
+  Reporter reporter(json, quiet);
+  std::string what = "restore '" + in + "'";
+  auto key = LoadMigrationKey(key_args);
+  if (!key.ok()) return reporter.Error(what, key.status());
+  snapshot::RestoreOptions options;
+  options.vmm_socket = vmm;
+  options.in_path = in;
+  auto start = std::chrono::steady_clock::now();
+  auto restored = snapshot::Restore(options, std::move(key).value());
+  if (!restored.ok()) return reporter.Error(what, restored.status());
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const snapshot::RestoreResult& r = *restored;
+  reporter.Emit({{"event", "complete"}, {"file", in}, {"stream_id", ToHex(r.header.stream_id)},
+                 {"file_bytes", r.file_bytes}, {"records", r.target.records}, {"data_pages", r.target.data_pages},
+                 {"zero_pages", r.target.zero_pages}, {"total_ms", static_cast<uint64_t>(secs * 1000)},
+                 {"digest", r.target.digest.digest}, {"checksum", r.target.digest.checksum}, {"resumed", r.target.resumed}});
+  if (!json && !quiet) {
+    std::printf("restored '%s' (stream id %s): %llu records, %llu data pages, %.1f MiB in %.2f s, digest %s, "
+                "checksum %s; the VM runs\n",
+                in.c_str(), ToHex(r.header.stream_id).c_str(), Ull(r.target.records), Ull(r.target.data_pages),
+                Mib(r.file_bytes), secs, r.target.digest.digest.c_str(), r.target.digest.checksum.c_str());
+  }
+  return kExitOk;
+}
+
+// ---- diff -------------------------------------------------------------------------------------
+
+const char* ChangeKind(snapshot::RegionChange::Kind kind) {
+  switch (kind) {
+    case snapshot::RegionChange::Kind::kAdded: return "added";
+    case snapshot::RegionChange::Kind::kRemoved: return "removed";
+    case snapshot::RegionChange::Kind::kChanged: return "changed";
+  }
+  return "changed";
+}
+
+nlohmann::ordered_json RegionJson(const format::Region& r) {
+  return {{"gpa_base", r.gpa_base}, {"size_bytes", r.size_bytes}, {"page_size", r.page_size},
+          {"gmem_offset", r.gmem_offset}, {"flags", r.gmem_flags}};
+}
+
+nlohmann::ordered_json DiffJson(const std::string& a, const std::string& b, const snapshot::DiffInputs& in) {
+  const snapshot::DiffReport& d = in.report;
+  nlohmann::ordered_json changes = nlohmann::ordered_json::array();
+  for (const snapshot::RegionChange& c : d.layout_changes) {
+    nlohmann::ordered_json j = {{"kind", ChangeKind(c.kind)}, {"id", c.id}};
+    if (c.a) j["a"] = RegionJson(*c.a);
+    if (c.b) j["b"] = RegionJson(*c.b);
+    if (!c.fields.empty()) j["fields"] = c.fields;
+    changes.push_back(j);
+  }
+  nlohmann::ordered_json regions = nlohmann::ordered_json::array();
+  for (const snapshot::RegionDiff& r : d.regions) {
+    regions.push_back({{"id", r.id}, {"compared_pages", r.compared_pages}, {"differ", r.differ},
+                       {"differ_shared", r.differ_shared}, {"differ_private", r.differ_private},
+                       {"to_private", r.to_private}, {"to_shared", r.to_shared}});
+  }
+  return {{"identical", d.identical()},
+          {"a", {{"file", a}, {"stream_id", ToHex(in.a.header.stream_id)}}},
+          {"b", {{"file", b}, {"stream_id", ToHex(in.b.header.stream_id)}}},
+          {"layout_changes", changes}, {"regions", regions}, {"differ", d.differ},
+          {"differ_shared", d.differ_shared}, {"differ_private", d.differ_private},
+          {"attr_changes", d.attr_changes}, {"state_differs", d.state_differs}};
+}
+
+void PrintDiffText(const std::string& a, const std::string& b, const snapshot::DiffInputs& in) {
+  const snapshot::DiffReport& d = in.report;
+  std::printf("A            %s (stream id %s)\n", a.c_str(), ToHex(in.a.header.stream_id).c_str());
+  std::printf("B            %s (stream id %s)\n", b.c_str(), ToHex(in.b.header.stream_id).c_str());
+  std::printf("layout       %s\n", d.layout_changes.empty() ? "same" : "differs");
+  for (const snapshot::RegionChange& c : d.layout_changes) {
+    auto where = [](const format::Region& r) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "gpa 0x%llx, %llu pages of %u bytes", Ull(r.gpa_base), Ull(r.npages()),
+                    r.page_size);
+      return std::string(buf);
+    };
+    std::string fields;
+    for (const std::string& f : c.fields) fields += (fields.empty() ? " (" : ", ") + f;
+    if (!fields.empty()) fields += ")";
+    std::string detail = c.a && c.b ? "A: " + where(*c.a) + "; B: " + where(*c.b) : where(c.b ? *c.b : *c.a);
+    std::printf("  region %u %s%s: %s\n", c.id, ChangeKind(c.kind), fields.c_str(), detail.c_str());
+  }
+  for (const snapshot::RegionDiff& r : d.regions) {
+    std::printf("region %-5u %llu of %llu pages differ (%llu shared, %llu private), %llu attribute changes "
+                "(%llu to private, %llu to shared)\n",
+                r.id, Ull(r.differ), Ull(r.compared_pages), Ull(r.differ_shared), Ull(r.differ_private),
+                Ull(r.attr_changes()), Ull(r.to_private), Ull(r.to_shared));
+  }
+  std::printf("state        %s\n", d.state_differs ? "differs" : "same");
+  if (d.identical()) {
+    std::printf("result       identical\n");
+  } else {
+    std::printf("result       differ: %llu pages, %llu attribute changes, %zu layout changes, state %s\n",
+                Ull(d.differ), Ull(d.attr_changes), d.layout_changes.size(), d.state_differs ? "differs" : "same");
+  }
+}
+
+int RunDiff(const std::string& a, const std::string& b, const KeyArgs& key_args, bool json, bool quiet) {
+  auto key = LoadKey(key_args);
+  if (!key.ok()) return Fail(kTool, "diff", key.status());
+  snapshot::ContentsOptions options;
+  options.allow_insecure = key_args.insecure;
+  auto in = snapshot::DiffFiles(a, b, *key, options);
+  if (!in.ok()) return Fail(kTool, "diff", in.status());
+  if (json) {
+    PrintJson(DiffJson(a, b, *in));
+  } else if (!quiet) {
+    PrintDiffText(a, b, *in);
+  }
+  return in->report.identical() ? kExitOk : kExitDiffer;
+}
+
 }  // namespace
 }  // namespace gmem::tools
 
 int main(int argc, char** argv) {
   using namespace gmem::tools;
-  CLI::App app{"gmem-snapshot: offline snapshots of guest_memfd VMs (see README.md and format/FORMAT.md)"};
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"gmem-snapshot: offline snapshots of guest_memfd VMs (see docs/snapshots.md)"};
   app.require_subcommand(1);
   bool quiet = false;
   bool json = false;
   app.add_flag("-q,--quiet", quiet, "print nothing on success");
-  app.add_flag("--json", json, "print one JSON object instead of text");
+  app.add_flag("--json", json, "print JSON (save, restore: NDJSON events) instead of text");
+  KeyArgs key_args;
+
+  SaveFlags save_flags;
+  CLI::App* save = app.add_subcommand("save", "pause a VM, write its full image atomically, resume it");
+  save->add_option("--vmm", save_flags.vmm, "control socket of the VMM (gmem-vmm run --control)")->required();
+  save->add_option("--out", save_flags.out, "the image to write (replaced atomically if it exists)")->required();
+  save->add_option("--compress", save_flags.compress, "zstd, zstd:LEVEL (-7..19) or none (default zstd:1)");
+  save->add_flag("--stop", save_flags.stop, "leave the VM paused after a successful save");
+  save->fallthrough();
+  AddKeyFlags(*save, key_args);
+
+  std::string vmm, in;
+  CLI::App* restore = app.add_subcommand("restore", "rebuild a VM from an image in an incoming VMM and resume it");
+  restore->add_option("--vmm", vmm, "control socket of an incoming VMM (gmem-vmm run --incoming --control)")
+      ->required();
+  restore->add_option("--in", in, "the image")->required();
+  restore->fallthrough();
+  AddKeyFlags(*restore, key_args);
 
   std::string file;
   CLI::App* inspect = app.add_subcommand("inspect", "show an image's header, layout and counts (no key needed)");
   inspect->add_option("FILE", file, "the image")->required();
   inspect->fallthrough();  // -q and --json may follow the subcommand
 
-  KeyArgs key_args;
   CLI::App* verify = app.add_subcommand("verify", "decrypt and check every record and the END digest");
   verify->add_option("FILE", file, "the image")->required();
   verify->fallthrough();
   AddKeyFlags(*verify, key_args);
 
+  std::string file_b;
+  CLI::App* diff = app.add_subcommand(
+      "diff", "pages, attributes, layout and state that differ between two images (exit 0 same, 10 differ)");
+  diff->add_option("A", file, "the first image")->required();
+  diff->add_option("B", file_b, "the second image")->required();
+  diff->fallthrough();
+  AddKeyFlags(*diff, key_args);
+
   if (auto code = ParseArgs(app, argc, argv, kTool)) return *code;
+  if (save->parsed()) return RunSave(save_flags, key_args, json, quiet);
+  if (restore->parsed()) return RunRestore(vmm, in, key_args, json, quiet);
   if (inspect->parsed()) return RunInspect(file, json);
+  if (diff->parsed()) return RunDiff(file, file_b, key_args, json, quiet);
   return RunVerify(file, key_args, json, quiet);
 }
