@@ -6,6 +6,7 @@ std::string_view StopReasonName(StopReason reason) {
   switch (reason) {
     case StopReason::kContinue: return "continue";
     case StopReason::kConverged: return "converged";
+    case StopReason::kFixedCost: return "fixed-cost";
     case StopReason::kPassLimit: return "pass-limit";
     case StopReason::kStalled: return "stalled";
   }
@@ -33,7 +34,10 @@ uint64_t ConvergencePolicy::EstimateMs(uint64_t dirty_bytes) const {
 StopReason ConvergencePolicy::Decide(uint32_t next_pass, uint64_t dirty_bytes) {
   if (next_pass <= 1) return StopReason::kContinue;  // pass 1 always runs
   if (next_pass > options_.max_passes) return StopReason::kPassLimit;
-  if (EstimateMs(dirty_bytes) <= options_.downtime_ms) return StopReason::kConverged;
+  uint64_t estimate = EstimateMs(dirty_bytes);
+  if (estimate <= options_.downtime_ms) return StopReason::kConverged;
+  uint64_t fixed_ms = fixed_us_ / 1000;
+  if (fixed_ms > options_.downtime_ms && estimate - fixed_ms <= options_.downtime_ms / 4) return StopReason::kFixedCost;
   // Pass 2 is the first with a dirty set to compare: the history starts there.
   if (best_dirty_ != UINT64_MAX && dirty_bytes >= best_dirty_ - best_dirty_ / 10) {
     if (++not_shrinking_ >= options_.stall_passes) return StopReason::kStalled;

@@ -4,7 +4,8 @@
 // dirty log, reading attributes, hashing memory in gmem slot mode) plus the dirty bytes at the
 // page rate measured so far — or when the pass limit is reached, or when precopy stalls: the
 // dirty set stops shrinking for `stall_passes` passes in a row (the guest dirties memory as
-// fast as it is sent, and more passes only burn bandwidth).
+// fast as it is sent, and more passes only burn bandwidth), or when the fixed cost alone is over
+// the limit and the dirty part is small (see StopReason::kFixedCost).
 
 #include <cstdint>
 #include <string_view>
@@ -17,9 +18,13 @@ struct ConvergenceOptions {
   uint32_t stall_passes = 3;  // passes in a row without the dirty set shrinking by 10 %
 };
 
-enum class StopReason { kContinue, kConverged, kPassLimit, kStalled };
+// kFixedCost: the fixed part of a pass alone exceeds the limit (e.g. hashing a large guest in
+// gmem slot mode) and what is still dirty adds less than a quarter of the limit: no further pass
+// can bring the downtime closer to it.
+enum class StopReason { kContinue, kConverged, kFixedCost, kPassLimit, kStalled };
 
-std::string_view StopReasonName(StopReason reason);  // "continue", "converged", "pass-limit", "stalled"
+// "continue", "converged", "fixed-cost", "pass-limit", "stalled"
+std::string_view StopReasonName(StopReason reason);
 
 class ConvergencePolicy {
  public:

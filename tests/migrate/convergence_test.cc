@@ -28,6 +28,15 @@ TEST(ConvergencePolicyTest, TheFixedCostOfAPassCountsInTheEstimate) {
   EXPECT_EQ(policy.Decide(3, 4 << 20), StopReason::kConverged);  // 250 + 40 ms
 }
 
+TEST(ConvergencePolicyTest, AFixedCostOverTheLimitStopsOnceTheDirtyPartIsSmall) {
+  ConvergencePolicy policy({.downtime_ms = 300, .max_passes = 10});
+  policy.RecordPass(100 << 20, 1000000);
+  policy.RecordFixedCost(400000);  // hashing all memory takes longer than the limit
+  EXPECT_EQ(policy.Decide(2, 20 << 20), StopReason::kContinue);  // 200 ms of dirty pages: worth a pass
+  EXPECT_EQ(policy.Decide(3, 5 << 20), StopReason::kFixedCost);   // 50 ms: another pass cannot help
+  EXPECT_EQ(StopReasonName(StopReason::kFixedCost), "fixed-cost");
+}
+
 TEST(ConvergencePolicyTest, ThePassLimitStopsAnUnconvergingGuest) {
   ConvergencePolicy policy({.downtime_ms = 1, .max_passes = 3, .stall_passes = 100});
   policy.RecordPass(1 << 20, 1000000);
