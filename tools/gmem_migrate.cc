@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -16,6 +15,7 @@
 #include "format/keys.h"
 #include "migrate/source.h"
 #include "migrate/target.h"
+#include "tools/cancel_signals.h"
 #include "tools/cli_parse.h"
 #include "tools/exit_codes.h"
 #include "tools/key_args.h"
@@ -36,20 +36,6 @@ int RunKeygen(const std::string& out, bool force, bool quiet) {
   // The key id names the key without revealing it; the key itself is never printed.
   if (!quiet) std::printf("wrote key file '%s' (mode 0600, key id %s)\n", out.c_str(), ToHex(*id).c_str());
   return kExitOk;
-}
-
-// Set by SIGINT/SIGTERM; the source engine checks it between batches.
-std::atomic<bool> g_cancel{false};
-
-void OnSignal(int) { g_cancel.store(true); }
-
-void InstallSignalHandlers() {
-  struct sigaction sa = {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 }
 
 struct KeyFlags {
@@ -203,8 +189,7 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
   options.bandwidth_bytes_per_second = *rate;
   auto key = LoadKey(key_flags);
   if (!key.ok()) return ReportError(reporter, "send", key.status());
-  InstallSignalHandlers();
-  options.cancel = &g_cancel;
+  options.cancel = InstallCancelSignals();
   options.events = &reporter;
   migrate::MigrationSource source(std::move(options), std::move(key).value());
   auto stats = source.Run();

@@ -44,11 +44,13 @@ class FaultTest : public ::testing::Test {
     return options;
   }
 
-  std::future<Expected<TargetResult>> StartTarget(const std::string& uri, MigrationKey key) {
+  std::future<Expected<TargetResult>> StartTarget(const std::string& uri, MigrationKey key,
+                                                  bool require_memory_check = false) {
     TargetOptions options;
     options.vmm_socket = vms_->target_socket;
     options.from_uri = uri;
     options.accept_timeout_ms = 30000;
+    options.require_memory_check = require_memory_check;
     return std::async(std::launch::async, [options, k = std::move(key)]() mutable {
       return MigrationTarget(options, std::move(k)).Run();
     });
@@ -116,14 +118,8 @@ TEST_F(FaultTest, AFailedMigrationLeavesAVmItsUserPausedPaused) {
   auto client = VmmClient::Connect(vms_->source_socket);
   ASSERT_OK(client);
   ASSERT_OK(client->Pause());
-  TargetOptions target_options;
-  target_options.vmm_socket = vms_->target_socket;
-  target_options.from_uri = uri;
-  target_options.accept_timeout_ms = 30000;
-  target_options.require_memory_check = true;  // refuses this source after END: past the pause
-  auto target = std::async(std::launch::async, [&, k = testing::CopyKey(key)]() mutable {
-    return MigrationTarget(target_options, std::move(k)).Run();
-  });
+  // The target requires the memory check and so refuses this source after END: past the pause.
+  auto target = StartTarget(uri, testing::CopyKey(key), /*require_memory_check=*/true);
   SourceOptions options;
   options.vmm_socket = vms_->source_socket;
   options.to_uri = uri;

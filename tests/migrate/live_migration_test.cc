@@ -116,49 +116,52 @@ INSTANTIATE_TEST_SUITE_P(
              std::to_string(info.param.channels) + "ch";
     });
 
-// The guest dirties memory faster than the (throttled) link carries it: precopy cannot converge,
-// the pass limit ends it, and the result is still exact.
-TEST(LiveMigrationLimitTest, PassLimitEndsPrecopyWhenTheLinkIsTooSlow) {
-  GMEM_VMM_SKIP_WITHOUT_KVM();
-  VmSpec spec;
-  spec.mem = "16M";
-  spec.slot = "hva";
-  spec.rate = "4000";
-  spec.steps = "40000";
-  std::string baseline = RunForChecksum(testing::VmArgs(spec, false));
-  ASSERT_FALSE(baseline.empty());
-  VmPair vms(spec);
-  SourceOptions options;
-  options.bandwidth_bytes_per_second = 3 << 20;
+// A guest that dirties memory faster than the (throttled) link carries it: precopy cannot
+// converge, and something else must end it.
+class LiveMigrationLimitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    GMEM_VMM_SKIP_WITHOUT_KVM();
+    spec_.mem = "16M";
+    spec_.slot = "hva";
+    spec_.rate = "4000";
+    spec_.steps = "40000";
+    baseline_ = RunForChecksum(testing::VmArgs(spec_, false));
+    ASSERT_FALSE(baseline_.empty());
+    vms_ = std::make_unique<VmPair>(spec_);
+  }
+  static SourceOptions ThrottledOptions() {
+    SourceOptions options;
+    options.bandwidth_bytes_per_second = 3 << 20;
+    return options;
+  }
+  VmSpec spec_;
+  std::string baseline_;
+  std::unique_ptr<VmPair> vms_;
+};
+
+// The pass limit ends precopy, and the result is still exact.
+TEST_F(LiveMigrationLimitTest, PassLimitEndsPrecopyWhenTheLinkIsTooSlow) {
+  SourceOptions options = ThrottledOptions();
   options.convergence.max_passes = 2;
   options.convergence.downtime_ms = 50;
   options.verify_memory = true;
-  Outcome out = Migrate(vms, std::move(options), NewKey());
-  ExpectMigrated(vms, out, baseline);
+  Outcome out = Migrate(*vms_, std::move(options), NewKey());
+  ExpectMigrated(*vms_, out, baseline_);
   if (HasFailure()) return;
   EXPECT_TRUE(out.source->pass_limit_hit);
   EXPECT_EQ(out.source->stop_reason, "pass-limit");
   EXPECT_EQ(out.source->passes.size(), 3u);  // two precopy passes and the final one
 }
 
-// The same guest with no pass limit to speak of: the dirty set stops shrinking, the stall detection
-// ends precopy after a few passes instead of thirty, and the result is still exact.
-TEST(LiveMigrationLimitTest, StallDetectionEndsPrecopyOfAGuestThatOutrunsTheLink) {
-  GMEM_VMM_SKIP_WITHOUT_KVM();
-  VmSpec spec;
-  spec.mem = "16M";
-  spec.slot = "hva";
-  spec.rate = "4000";
-  spec.steps = "40000";
-  std::string baseline = RunForChecksum(testing::VmArgs(spec, false));
-  ASSERT_FALSE(baseline.empty());
-  VmPair vms(spec);
-  SourceOptions options;
-  options.bandwidth_bytes_per_second = 3 << 20;
+// With no pass limit to speak of, the dirty set stops shrinking and the stall detection ends
+// precopy after a few passes instead of thirty; the result is still exact.
+TEST_F(LiveMigrationLimitTest, StallDetectionEndsPrecopyOfAGuestThatOutrunsTheLink) {
+  SourceOptions options = ThrottledOptions();
   options.convergence.downtime_ms = 1;
   options.convergence.stall_passes = 2;
-  Outcome out = Migrate(vms, std::move(options), NewKey());
-  ExpectMigrated(vms, out, baseline, /*compared=*/false);
+  Outcome out = Migrate(*vms_, std::move(options), NewKey());
+  ExpectMigrated(*vms_, out, baseline_, /*compared=*/false);
   if (HasFailure()) return;
   EXPECT_EQ(out.source->stop_reason, "stalled");
   EXPECT_FALSE(out.source->pass_limit_hit);
