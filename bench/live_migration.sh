@@ -47,7 +47,7 @@ trap cleanup EXIT
 
 mib=$(numfmt --from=iec "$mem")
 mib=$((mib / 1048576))
-guest=(--workload idle)
+guest=(--workload idle:rate=1000)
 case "$workload" in
   idle) ;;
   dirty) guest=(--workload dirty:rate=3000 --seed 42) ;;
@@ -56,7 +56,7 @@ case "$workload" in
     if [[ ! -f "$image" ]]; then
       python3 /work/shared/bench/gen_image.py --size "$mem" --seed 1 --out "$image" >/dev/null
     fi
-    guest=(--workload idle --init-from "$image") ;;
+    guest=(--workload idle:rate=1000 --init-from "$image") ;;
   *) echo "unknown workload $workload" >&2; exit 2 ;;
 esac
 

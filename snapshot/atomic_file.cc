@@ -39,6 +39,14 @@ std::string RandomSuffix() {
 
 }  // namespace
 
+bool IsTemporaryName(std::string_view name) {
+  // "." + NAME (non-empty) + ".tmp-" + six characters.
+  constexpr size_t kInfix = std::char_traits<char>::length(kTempInfix);
+  constexpr size_t kSuffix = 6;
+  return name.size() >= 2 + kInfix + kSuffix && name.front() == '.' &&
+         name.substr(name.size() - kSuffix - kInfix, kInfix) == kTempInfix;
+}
+
 AtomicFile::AtomicFile(std::string path, std::string dir, std::string base, UniqueFd dir_fd, UniqueFd fd,
                        std::string temp_name)
     : path_(std::move(path)),

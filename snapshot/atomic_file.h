@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 
 #include "base/expected.h"
 #include "base/unique_fd.h"
@@ -24,6 +25,10 @@ struct AtomicFileOptions {
 
 // The prefix and infix of named temporaries: ".NAME.tmp-XXXXXX" beside NAME.
 inline constexpr const char* kTempInfix = ".tmp-";
+
+// Whether `name` (a directory entry, no slash) has the shape of a named temporary, complete or
+// not: what a save in progress, a crash or kill -9 can leave. Nothing reads such files as images.
+bool IsTemporaryName(std::string_view name);
 
 class AtomicFile {
  public:

@@ -1,6 +1,5 @@
 #include "snapshot/diff.h"
 
-#include "transport/fd_channel.h"
 
 namespace gmem::snapshot {
 namespace {
@@ -37,15 +36,6 @@ RegionDiff ComparePages(const RegionContents& a, const RegionContents& b) {
   return d;
 }
 
-Expected<ImageContents> ReadFile(const std::string& path, const format::KeySource& key,
-                                 const ContentsOptions& options) {
-  auto channel = transport::OpenFileForRead(path);
-  if (!channel.ok()) return channel.status();
-  auto contents = ReadImageContents(*channel, key, options);
-  if (!contents.ok()) return contents.status().WithContext("'" + path + "'");
-  return contents;
-}
-
 }  // namespace
 
 DiffReport Compare(const ImageContents& a, const ImageContents& b) {
@@ -78,11 +68,13 @@ DiffReport Compare(const ImageContents& a, const ImageContents& b) {
   return report;
 }
 
-Expected<DiffInputs> DiffFiles(const std::string& path_a, const std::string& path_b, const format::KeySource& key,
-                               const ContentsOptions& options) {
+Expected<DiffInputs> DiffFiles(const std::string& path_a, const std::string& path_b, const std::string& parent_dir,
+                               const format::KeySource& key, const ContentsOptions& options) {
   DiffInputs out;
-  GMEM_ASSIGN_OR_RETURN(out.a, ReadFile(path_a, key, options));
-  GMEM_ASSIGN_OR_RETURN(out.b, ReadFile(path_b, key, options));
+  GMEM_ASSIGN_OR_RETURN(out.chain_a, FindChain(path_a, parent_dir));
+  GMEM_ASSIGN_OR_RETURN(out.chain_b, FindChain(path_b, parent_dir));
+  GMEM_ASSIGN_OR_RETURN(out.a, ReadChainContents(out.chain_a, key, options));
+  GMEM_ASSIGN_OR_RETURN(out.b, ReadChainContents(out.chain_b, key, options));
   out.report = Compare(out.a, out.b);
   return out;
 }

@@ -59,13 +59,17 @@ struct DiffReport {
 
 DiffReport Compare(const ImageContents& a, const ImageContents& b);
 
-// Reads both files with `key` (errors name the file) and compares them.
+// Reads both files with `key` and compares them. An incremental image is read with its parent
+// chain (FindChain() in `parent_dir`, empty: the image's own directory), so it compares as the VM
+// it restores to. Errors name the file.
 struct DiffInputs {
   ImageContents a;
   ImageContents b;
+  std::vector<ChainImage> chain_a;  // oldest first, ending with A
+  std::vector<ChainImage> chain_b;
   DiffReport report;
 };
-Expected<DiffInputs> DiffFiles(const std::string& path_a, const std::string& path_b, const format::KeySource& key,
-                               const ContentsOptions& options);
+Expected<DiffInputs> DiffFiles(const std::string& path_a, const std::string& path_b, const std::string& parent_dir,
+                               const format::KeySource& key, const ContentsOptions& options);
 
 }  // namespace gmem::snapshot

@@ -7,7 +7,9 @@
 #include <memory>
 
 #include "format/image_reader.h"
+#include "migrate/incremental.h"
 #include "snapshot/image_errors.h"
+#include "transport/fd_channel.h"
 
 namespace gmem::snapshot {
 namespace {
@@ -24,12 +26,32 @@ constexpr uint64_t kTableBytesPerPage = sizeof(uint64_t) + sizeof(uint32_t) + si
 
 uint32_t Generation32(uint64_t generation) { return static_cast<uint32_t>(std::min<uint64_t>(generation, UINT32_MAX)); }
 
-// Applies decoded records to the tables, as a restore would apply them to memory.
+// Applies decoded records to the tables, as a restore would apply them to memory: the images of
+// a chain one after the other, oldest first.
 class ContentsBuilder {
  public:
-  explicit ContentsBuilder(ImageContents& out) : out_(out) {}
+  explicit ContentsBuilder(ImageContents& out) : out_(out), state_(XXH3_createState()) {}
+
+  // Before each image of a chain. Each image orders its own passes from 1, so the newest image
+  // wins as a whole (as on restore); its STATE replaces the previous image's.
+  void BeginImage() {
+    for (RegionContents& rc : out_.regions) {
+      std::fill(rc.generations.begin(), rc.generations.end(), 0);
+      rc.attrs_generation = 0;
+    }
+    XXH3_64bits_reset(state_.get());
+    have_state_ = false;
+    out_.vmm_digest.reset();
+  }
+  // After each image.
+  void EndImage() { out_.state_hash = have_state_ ? std::optional(XXH3_64bits_digest(state_.get())) : std::nullopt; }
 
   Status OnLayout(const format::LayoutRecord& layout, uint64_t max_table_bytes) {
+    if (layout_.has_value()) {
+      if (!(layout == *layout_)) return CorruptError("the increment's memory layout differs from its parent's");
+      return Status::Ok();
+    }
+    layout_ = layout;
     uint64_t pages = 0;
     for (const format::Region& r : layout.regions) pages += r.npages();
     if (pages > max_table_bytes / kTableBytesPerPage) {
@@ -85,12 +107,15 @@ class ContentsBuilder {
     }
   }
 
-  void OnState(const format::StateRecord& record, XXH3_state_t* state) {
+  void OnState(const format::StateRecord& record) {
+    XXH3_state_t* state = state_.get();
     for (const format::StateEntry& entry : record.entries) {
       if (entry.name == "vmm-digest") {
         out_.vmm_digest = std::string(reinterpret_cast<const char*>(entry.blob.data()), entry.blob.size());
         continue;
       }
+      // Like the digest, the page-hash table follows from memory (and only some images have it).
+      if (entry.name.starts_with(migrate::kPageHashesPrefix)) continue;
       std::array<std::byte, 16> lengths{};
       StoreLe<uint64_t>(lengths.data(), entry.name.size());
       StoreLe<uint64_t>(lengths.data() + 8, entry.blob.size());
@@ -101,8 +126,6 @@ class ContentsBuilder {
     }
   }
 
-  bool have_state() const { return have_state_; }
-
  private:
   RegionContents& Find(uint32_t region_id) {
     for (RegionContents& rc : out_.regions) {
@@ -112,6 +135,8 @@ class ContentsBuilder {
   }
 
   ImageContents& out_;
+  std::optional<format::LayoutRecord> layout_;
+  HashState state_;
   bool have_state_ = false;
 };
 
@@ -128,25 +153,28 @@ uint64_t ZeroPageHash(uint32_t page_size) {
   return XXH3_64bits_digest(state.get());
 }
 
-Expected<ImageContents> ReadImageContents(ByteSource& source, const format::KeySource& key,
-                                          const ContentsOptions& options) {
+namespace {
+
+// Reads one whole image into `builder`; returns its END. `chained`: the image may have a parent
+// (the caller checks the link).
+Expected<format::EndRecord> ApplyImage(ByteSource& source, const format::KeySource& key,
+                                       const ContentsOptions& options, bool chained, ImageContents& out,
+                                       ContentsBuilder& builder) {
   format::ReaderOptions reader_options;
   reader_options.allow_insecure = options.allow_insecure;
   auto opened = format::ImageReader::Open(source, key, reader_options);
   if (!opened.ok()) return AsFileError(opened.status());
   format::ImageReader reader = std::move(opened).value();
-  ImageContents out;
   out.header = reader.header();
-  if (out.header.has_parent()) {
+  if (out.header.has_parent() && !chained) {
     return Unsupported("an incremental image (parent " + ToHex(out.header.parent_stream_id) +
-                       ") does not describe all of memory by itself: diffing chains is not supported yet");
+                       ") does not describe all of memory by itself: read it with its parent chain");
   }
   if (out.header.channel_count != 1) {
     return Unsupported("the image has " + std::to_string(out.header.channel_count) + " channels: a snapshot file has one");
   }
-  ContentsBuilder builder(out);
-  HashState state(XXH3_createState());
-  XXH3_64bits_reset(state.get());
+  builder.BeginImage();
+  format::EndRecord end;
   while (!reader.finished()) {
     auto next = reader.Next();
     if (!next.ok()) return AsFileError(next.status());
@@ -161,10 +189,49 @@ Expected<ImageContents> ReadImageContents(ByteSource& source, const format::KeyS
     } else if (const auto* priv = std::get_if<format::PrivateRecord>(&record.body)) {
       builder.OnPrivate(*priv);
     } else if (const auto* st = std::get_if<format::StateRecord>(&record.body)) {
-      builder.OnState(*st, state.get());
+      builder.OnState(*st);
+    } else if (const auto* e = std::get_if<format::EndRecord>(&record.body)) {
+      end = *e;
     }
   }
-  if (builder.have_state()) out.state_hash = XXH3_64bits_digest(state.get());
+  builder.EndImage();
+  return end;
+}
+
+}  // namespace
+
+Expected<ImageContents> ReadImageContents(ByteSource& source, const format::KeySource& key,
+                                          const ContentsOptions& options) {
+  ImageContents out;
+  ContentsBuilder builder(out);
+  GMEM_RETURN_IF_ERROR(ApplyImage(source, key, options, /*chained=*/false, out, builder).status());
+  return out;
+}
+
+Expected<ImageContents> ReadChainContents(const std::vector<ChainImage>& chain, const format::KeySource& key,
+                                          const ContentsOptions& options) {
+  if (chain.empty()) return InvalidArgument("an empty chain");
+  ImageContents out;
+  ContentsBuilder builder(out);
+  format::StreamId previous_id{};
+  format::Digest previous_end{};
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const std::string& file = chain[i].path;
+    // "'c.img': ..." or "'c.img': parent 'a.img': ...": the image asked for comes first.
+    auto context = [&](const Status& st) {
+      std::string last = "'" + chain.back().path + "'";
+      return st.WithContext(i + 1 == chain.size() ? last : last + ": parent '" + file + "'");
+    };
+    auto channel = transport::OpenFileForRead(file);
+    if (!channel.ok()) return channel.status();
+    auto end = ApplyImage(*channel, key, options, /*chained=*/i > 0, out, builder);
+    if (!end.ok()) return context(end.status());
+    if (i > 0) {
+      GMEM_RETURN_IF_ERROR(CheckLink(out.header, file, chain[i - 1].path, previous_id, previous_end));
+    }
+    previous_id = out.header.stream_id;
+    previous_end = end->digest;
+  }
   return out;
 }
 

@@ -21,6 +21,7 @@
 #include "format/keys.h"
 #include "format/records.h"
 #include "format/wire.h"
+#include "snapshot/image_chain.h"
 
 namespace gmem::snapshot {
 
@@ -55,6 +56,14 @@ struct ContentsOptions {
 // Decodes the whole image from `source` with `key`. Incremental images (HAS_PARENT) and
 // multi-channel images are refused (kUnsupported): they do not describe all of memory alone.
 Expected<ImageContents> ReadImageContents(ByteSource& source, const format::KeySource& key,
+                                          const ContentsOptions& options);
+
+// Decodes a chain (oldest first, as FindChain() returns it) as a restore would apply it: the
+// first image is full, each next one an increment of the one before (checked with CheckLink()
+// once both are read, and the layouts must be equal), and the result describes the VM of the
+// last image (its header, state and stored digest; `records` counts the whole chain). Errors
+// name the image ("'inc2.img': record 9 ...", "'inc2.img': parent 'full.img': record 9 ...").
+Expected<ImageContents> ReadChainContents(const std::vector<ChainImage>& chain, const format::KeySource& key,
                                           const ContentsOptions& options);
 
 }  // namespace gmem::snapshot

@@ -3,7 +3,9 @@
 #include "format/image_reader.h"
 #include "format/image_scanner.h"
 #include "format/page_batch.h"
+#include "migrate/incremental.h"
 #include "snapshot/image_errors.h"
+#include "transport/fd_channel.h"
 
 namespace gmem::snapshot {
 namespace {
@@ -11,6 +13,14 @@ namespace {
 void Count(ImageSummary& s, format::RecordType type) {
   ++s.records_by_type[static_cast<size_t>(type)];
   ++s.records;
+}
+
+// Pass 1 of a file stream handles every page: what it neither stored nor counted as zero was
+// equal to the parent's.
+void NotePass(ImageSummary& s, const format::PassRecord& pass) {
+  if (pass.pass != 1 || !s.header.has_parent() || s.unchanged_pages.has_value()) return;
+  uint64_t handled = pass.data_pages + pass.zero_pages + pass.private_pages;
+  s.unchanged_pages = pass.dirty_pages > handled ? pass.dirty_pages - handled : 0;
 }
 
 Expected<ImageSummary> SummarizeImpl(ByteSource& source) {
@@ -44,6 +54,12 @@ Expected<ImageSummary> SummarizeImpl(ByteSource& source) {
         if (rec->public_part.size() >= 8) s.private_pages += LoadLe<uint32_t>(rec->public_part.data() + 4);
         break;
       }
+      case format::RecordType::kPass: {
+        auto pass = format::DecodePass(rec->public_part);
+        if (!pass.ok()) return pass.status().WithContext(where + " (PASS)");
+        NotePass(s, *pass);
+        break;
+      }
       case format::RecordType::kEnd: {
         auto end = format::DecodeEnd(rec->public_part);
         if (!end.ok()) return end.status().WithContext(where + " (END)");
@@ -63,6 +79,7 @@ Expected<ImageSummary> VerifyImpl(ByteSource& source, const format::KeySource& k
   GMEM_ASSIGN_OR_RETURN(format::ImageReader reader, format::ImageReader::Open(source, key, options));
   ImageSummary s;
   s.header = reader.header();
+  s.page_hashes = false;
   while (!reader.finished()) {
     GMEM_ASSIGN_OR_RETURN(const format::Record* rec, reader.Next());
     Count(s, rec->type);
@@ -73,6 +90,12 @@ Expected<ImageSummary> VerifyImpl(ByteSource& source, const format::KeySource& k
       s.raw_bytes += pages->data.size();
     }
     if (const auto* priv = std::get_if<format::PrivateRecord>(&rec->body)) s.private_pages += priv->blobs.size();
+    if (const auto* pass = std::get_if<format::PassRecord>(&rec->body)) NotePass(s, *pass);
+    if (const auto* state = std::get_if<format::StateRecord>(&rec->body)) {
+      for (const format::StateEntry& entry : state->entries) {
+        if (entry.name.starts_with(migrate::kPageHashesPrefix)) s.page_hashes = true;
+      }
+    }
     if (const auto* end = std::get_if<format::EndRecord>(&rec->body)) s.end = *end;
   }
   s.image_bytes = reader.offset();
@@ -91,6 +114,33 @@ Expected<ImageSummary> Verify(ByteSource& source, const format::KeySource& key, 
   auto s = VerifyImpl(source, key, allow_insecure);
   if (!s.ok()) return AsFileError(s.status());
   return s;
+}
+
+Expected<std::vector<VerifiedImage>> VerifyChain(const std::string& path, const std::string& parent_dir,
+                                                 const format::KeySource& key, bool allow_insecure) {
+  GMEM_ASSIGN_OR_RETURN(std::vector<ChainImage> chain, FindChain(path, parent_dir));
+  std::vector<VerifiedImage> out;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    const std::string& file = chain[i].path;
+    bool last = i + 1 == chain.size();
+    // The last image is the one the user named: the tool's message names it already.
+    auto context = [&](Status st) { return last ? st : st.WithContext("parent '" + file + "'"); };
+    auto channel = transport::OpenFileForRead(file);
+    if (!channel.ok()) return context(channel.status());
+    auto summary = Verify(*channel, key, allow_insecure);
+    if (!summary.ok()) return context(summary.status());
+    if (i > 0) {
+      const VerifiedImage& parent = out.back();
+      // A verified image has its END (the reader requires it) and its LAYOUT (the grammar does).
+      GMEM_RETURN_IF_ERROR(CheckLink(summary->header, file, parent.path, parent.summary.header.stream_id,
+                                     parent.summary.end->digest));
+      if (!(summary->layout == parent.summary.layout)) {
+        return CorruptError("'" + file + "' has another memory layout than its parent '" + parent.path + "'");
+      }
+    }
+    out.push_back({file, std::move(summary).value()});
+  }
+  return out;
 }
 
 }  // namespace gmem::snapshot

@@ -5,10 +5,13 @@
 
 #include <array>
 #include <chrono>
+#include <memory>
 
+#include "migrate/incremental.h"
 #include "migrate/source.h"
 #include "migrate/vmm_client.h"
 #include "snapshot/atomic_file.h"
+#include "snapshot/image_errors.h"
 
 namespace gmem::snapshot {
 namespace {
@@ -48,16 +51,35 @@ Expected<format::ImageHeader> ReadHeader(int fd) {
   return format::DecodeHeader(bytes);
 }
 
+// The parent of an incremental save, read and verified in full. Refuses to replace the parent
+// with its own child.
+Expected<std::shared_ptr<const migrate::IncrementalBase>> LoadParent(const SaveOptions& options,
+                                                                     const migrate::MigrationKey& key) {
+  std::string what = "parent '" + options.parent_path + "'";
+  struct stat parent {}, out {};
+  if (::stat(options.parent_path.c_str(), &parent) != 0) return ErrnoStatus(Code::kIo, "cannot open " + what);
+  if (::stat(options.out_path.c_str(), &out) == 0 && out.st_dev == parent.st_dev && out.st_ino == parent.st_ino) {
+    return InvalidArgument("--parent and --out are the same file: the new image would replace its own parent");
+  }
+  auto base = migrate::LoadIncrementalBase(options.parent_path, key);
+  if (!base.ok()) return AsFileError(base.status()).WithContext(what);
+  return std::make_shared<const migrate::IncrementalBase>(std::move(base).value());
+}
+
 // Streams the whole image of the (paused) VM into `file`.
-Status WriteImage(const SaveOptions& options, migrate::MigrationKey key, const AtomicFile& file,
-                  SaveResult& result) {
+Status WriteImage(const SaveOptions& options, migrate::MigrationKey key,
+                  std::shared_ptr<const migrate::IncrementalBase> base, const AtomicFile& file, SaveResult& result) {
   migrate::SourceOptions source;
   source.vmm_socket = options.vmm_socket;
   source.vmm_connect_timeout_ms = options.vmm_connect_timeout_ms;
   // A regular file is not interactive: the engine writes the complete stream with the VMM's
   // digest in STATE, skips the switchover and leaves the VM paused.
   source.to_uri = "fd:" + std::to_string(file.fd());
+  source.stream_name = options.out_path;
   source.channels = 1;
+  // Every image can be a parent: one more read of memory while paused.
+  source.record_page_hashes = true;
+  source.base = std::move(base);
   source.compression = options.compression;
   source.zstd_level = options.zstd_level;
   // The VM is already paused: pass 1 writes every non-zero page, then the final pass adds what
@@ -75,22 +97,29 @@ Status WriteImage(const SaveOptions& options, migrate::MigrationKey key, const A
   return Status::Ok();
 }
 
-// Puts the VM back the way Save() found it after a failure. The engine resumes a VM it paused
-// itself; a VM the user had paused must stay paused.
-void RestoreVmState(migrate::VmmClient& vmm, const std::string& state_before) {
-  Status st = state_before == "running" ? vmm.Resume() : vmm.Pause();
-  st.IgnoreError();  // best effort: the error that brought us here is the one to report
+// Resumes the VM this call paused, after a failure. (The engine found it paused, so it never
+// resumes it itself; a VM the user had paused is not touched.)
+void ResumeAfterFailure(migrate::VmmClient& vmm) {
+  vmm.Resume().IgnoreError();  // best effort: the error that brought us here is the one to report
 }
 
 }  // namespace
 
 Expected<SaveResult> Save(const SaveOptions& options, migrate::MigrationKey key) {
   GMEM_RETURN_IF_ERROR(CheckCancel(options.cancel));
-  if (!key.insecure && key.key.size() != format::kKeySize) return InvalidArgument("save needs a key file's key");
+  if (!key.insecure && key.passphrase.empty() && key.key.size() != format::kKeySize) {
+    return InvalidArgument("save needs a key file's key or a passphrase");
+  }
   AtomicFileOptions file_options;
   file_options.allow_unnamed = options.allow_unnamed_temp;
   // The output first: a missing directory fails before the VM is touched.
   GMEM_ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(options.out_path, file_options));
+  // The parent next (a whole read of it): outside the VM's pause, and before the VM is touched.
+  std::shared_ptr<const migrate::IncrementalBase> base;
+  if (!options.parent_path.empty()) {
+    GMEM_ASSIGN_OR_RETURN(base, LoadParent(options, key));
+    GMEM_RETURN_IF_ERROR(CheckCancel(options.cancel));
+  }
   GMEM_ASSIGN_OR_RETURN(migrate::VmmClient vmm,
                         migrate::VmmClient::Connect(options.vmm_socket, options.vmm_connect_timeout_ms));
   SaveResult result;
@@ -102,11 +131,11 @@ Expected<SaveResult> Save(const SaveOptions& options, migrate::MigrationKey key)
   if (we_paused) GMEM_RETURN_IF_ERROR(vmm.Pause().WithContext("pause the VM"));
   auto paused_at = std::chrono::steady_clock::now();
 
-  Status st = WriteImage(options, std::move(key), file, result).WithContext("write the image");
+  Status st = WriteImage(options, std::move(key), std::move(base), file, result).WithContext("write the image");
   if (st.ok()) st = CheckCancel(options.cancel);
   if (!st.ok()) {
     file.Abandon();
-    RestoreVmState(vmm, result.state_before);
+    if (we_paused) ResumeAfterFailure(vmm);
     return st;
   }
   // The image is complete in the temporary: resume before the fsync and rename, so the guest's
@@ -118,7 +147,7 @@ Expected<SaveResult> Save(const SaveOptions& options, migrate::MigrationKey key)
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - paused_at).count());
   }
   if (st = file.Commit(); !st.ok()) {
-    if (we_paused && options.stop) RestoreVmState(vmm, result.state_before);
+    if (we_paused && options.stop) ResumeAfterFailure(vmm);
     return st;
   }
   if (!resumed.ok()) return resumed.WithContext("the snapshot was saved, but resuming the VM failed");

@@ -1,10 +1,12 @@
 #pragma once
 // Save(): `gmem-snapshot save` (docs/snapshots.md). Pauses the VM behind a VMM control socket,
-// writes its full image — layout, attributes, every non-zero page, the vCPU/device state and the
-// VMM's digest — with the live-migration engine (migrate::MigrationSource over a non-socket fd,
-// which writes the whole stream and leaves the source paused), into an AtomicFile that appears
-// at the output path only when complete and fsynced. Then it leaves the VM as it found it
-// (running or paused), or paused with `stop`.
+// writes its image — layout, attributes, every non-zero page, the vCPU/device state, the VMM's
+// digest and the page-hash table that lets the image be a parent — with the live-migration engine
+// (migrate::MigrationSource over a non-socket fd, which writes the whole stream and leaves the
+// source paused), into an AtomicFile that appears at the output path only when complete and
+// fsynced. Then it leaves the VM as it found it (running or paused), or paused with `stop`.
+// With a parent image, the image is an increment: it stores only the pages whose contents differ
+// from the parent's (by the parent's page-hash table) and names the parent in its header.
 //
 // On any failure or cancel: the temporary is removed, an existing file at the path is left
 // byte for byte as it was, and a VM this call paused is resumed.
@@ -23,6 +25,9 @@ struct SaveOptions {
   std::string vmm_socket;
   int vmm_connect_timeout_ms = 2000;
   std::string out_path;
+  // An incremental save: the parent image (read and verified in full with the same key before
+  // the VM is paused; it must carry page hashes and the VM's layout). Empty: a full image.
+  std::string parent_path;
   format::Compression compression = format::Compression::kZstd;
   int zstd_level = 1;
   // Leave the VM paused after a successful save (a failed save still resumes a VM it paused).
@@ -37,7 +42,7 @@ struct SaveOptions {
 
 struct SaveResult {
   migrate::MigrationStats stats;  // what the engine wrote; source_digest is the VM at pause
-  format::ImageHeader header;     // of the written image (stream id, cipher, ...)
+  format::ImageHeader header;     // of the written image (stream id, cipher, parent, ...)
   uint64_t file_bytes = 0;
   uint64_t guest_pages = 0;  // pages of guest memory the image describes
   std::string state_before;  // "running" or "paused"
@@ -46,7 +51,7 @@ struct SaveResult {
   uint64_t paused_ms = 0;
 };
 
-// REQUIRES: `key` is a key file's key, or insecure (passphrases: see docs/snapshots.md).
+// REQUIRES: `key` is a key file's key, a passphrase, or insecure.
 Expected<SaveResult> Save(const SaveOptions& options, migrate::MigrationKey key);
 
 }  // namespace gmem::snapshot

@@ -17,6 +17,9 @@ enum ExitCode : int {
   kExitPeer = 5,        // the peer broke the protocol, aborted or vanished
   kExitPlatform = 6,    // KVM failure or a feature this host lacks
   kExitCancelled = 7,   // cancelled by the user (SIGINT) or by policy
+  // gmem-snapshot diff only: the images differ. Like cmp(1)'s 1, but 1 is "usage" here; it keeps
+  // clear of codes this table may add. No Status maps to it.
+  kExitDiffer = 10,
 };
 
 ExitCode ExitCodeFor(Code code);

@@ -18,6 +18,7 @@
 #include "snapshot/image_summary.h"
 #include "snapshot/restore.h"
 #include "snapshot/save.h"
+#include "tools/cancel_signals.h"
 #include "tools/cli_parse.h"
 #include "tools/exit_codes.h"
 #include "tools/key_args.h"
@@ -27,10 +28,6 @@ namespace gmem::tools {
 namespace {
 
 constexpr std::string_view kTool = "gmem-snapshot";
-
-// `diff`: the images describe different VMs. Not one of the shared codes (tools/exit_codes.h):
-// like cmp(1)'s 1, but 1 is "usage" here, and it keeps clear of codes the table may add.
-constexpr int kExitDiffer = 10;
 
 const char* CipherName(format::Cipher c) { return c == format::Cipher::kAes256Gcm ? "aes-256-gcm" : "none"; }
 const char* WrapName(format::KeyWrap w) {
@@ -61,34 +58,44 @@ void PrintJson(const Json& j) {
 
 // Only public, non-secret header fields: ids, algorithms, the key id. Never the salt, the wrap
 // nonce or the wrapped key (they are not secret, but nothing a user needs either).
-std::string Json(const snapshot::ImageSummary& s, bool verified) {
+nlohmann::ordered_json SummaryJson(const snapshot::ImageSummary& s, bool verified) {
   const format::ImageHeader& h = s.header;
-  std::string out = "{\"version\":\"" + std::to_string(h.version_major) + "." + std::to_string(h.version_minor) +
-                    "\",\"stream_id\":\"" + ToHex(h.stream_id) + "\",\"parent\":" +
-                    (h.has_parent() ? "\"" + ToHex(h.parent_stream_id) + "\"" : std::string("null")) +
-                    ",\"parent_digest\":" +
-                    (h.has_parent() ? "\"" + ToHex(h.parent_digest) + "\"" : std::string("null")) +
-                    ",\"cipher\":\"" + CipherName(h.cipher) + "\",\"key_wrap\":\"" + WrapId(h.key_wrap) +
-                    "\",\"compression\":\"" + (h.compression == format::Compression::kZstd ? "zstd" : "none") +
-                    "\",\"channels\":" + std::to_string(h.channel_count) + ",\"verified\":" +
-                    (verified ? "true" : "false") + ",\"regions\":[";
+  auto hex_or_null = [&](const auto& bytes) {
+    return h.has_parent() ? nlohmann::ordered_json(ToHex(bytes)) : nlohmann::ordered_json(nullptr);
+  };
+  nlohmann::ordered_json regions = nlohmann::ordered_json::array();
   if (s.layout) {
-    for (size_t i = 0; i < s.layout->regions.size(); ++i) {
-      const format::Region& r = s.layout->regions[i];
-      out += (i ? "," : "") + std::string("{\"id\":") + std::to_string(r.id) + ",\"gpa_base\":" +
-             std::to_string(r.gpa_base) + ",\"size_bytes\":" + std::to_string(r.size_bytes) + ",\"page_size\":" +
-             std::to_string(r.page_size) + ",\"gmem_offset\":" + std::to_string(r.gmem_offset) + "}";
+    for (const format::Region& r : s.layout->regions) {
+      regions.push_back({{"id", r.id}, {"gpa_base", r.gpa_base}, {"size_bytes", r.size_bytes},
+                         {"page_size", r.page_size}, {"gmem_offset", r.gmem_offset}});
     }
   }
-  out += "],\"records\":{";
+  nlohmann::ordered_json records = nlohmann::ordered_json::object();
   for (uint8_t t = 1; t <= 7; ++t) {
-    out += (t > 1 ? "," : "") + std::string("\"") + format::RecordTypeName(static_cast<format::RecordType>(t)) +
-           "\":" + std::to_string(s.records_by_type[t]);
+    records[format::RecordTypeName(static_cast<format::RecordType>(t))] = s.records_by_type[t];
   }
-  out += "},\"data_pages\":" + std::to_string(s.data_pages) + ",\"zero_pages\":" + std::to_string(s.zero_pages) +
-         ",\"private_pages\":" + std::to_string(s.private_pages) + ",\"raw_bytes\":" + std::to_string(s.raw_bytes) +
-         ",\"stored_bytes\":" + (verified ? std::string("null") : std::to_string(s.stored_bytes)) + ",\"image_bytes\":" + std::to_string(s.image_bytes) + "}";
-  return out;
+  auto optional = [](const auto& value) {
+    return value.has_value() ? nlohmann::ordered_json(*value) : nlohmann::ordered_json(nullptr);
+  };
+  return {{"version", std::to_string(h.version_major) + "." + std::to_string(h.version_minor)},
+          {"stream_id", ToHex(h.stream_id)},
+          {"parent", hex_or_null(h.parent_stream_id)},
+          {"parent_digest", hex_or_null(h.parent_digest)},
+          {"cipher", CipherName(h.cipher)},
+          {"key_wrap", WrapId(h.key_wrap)},
+          {"compression", h.compression == format::Compression::kZstd ? "zstd" : "none"},
+          {"channels", h.channel_count},
+          {"verified", verified},
+          {"regions", regions},
+          {"records", records},
+          {"data_pages", s.data_pages},
+          {"zero_pages", s.zero_pages},
+          {"private_pages", s.private_pages},
+          {"unchanged_pages", optional(s.unchanged_pages)},
+          {"page_hashes", optional(s.page_hashes)},
+          {"raw_bytes", s.raw_bytes},
+          {"stored_bytes", verified ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(s.stored_bytes)},
+          {"image_bytes", s.image_bytes}};
 }
 
 void PrintText(const std::string& file, const snapshot::ImageSummary& s, bool verified) {
@@ -113,9 +120,23 @@ void PrintText(const std::string& file, const snapshot::ImageSummary& s, bool ve
   for (uint8_t t = 1; t <= 7; ++t) {
     std::printf(" %s %llu", format::RecordTypeName(static_cast<format::RecordType>(t)), Ull(s.records_by_type[t]));
   }
-  std::printf("\npages        %llu data, %llu zero, %llu private\n", Ull(s.data_pages), Ull(s.zero_pages),
+  std::printf("\npages        %llu data, %llu zero, %llu private", Ull(s.data_pages), Ull(s.zero_pages),
               Ull(s.private_pages));
+  if (s.unchanged_pages) std::printf(", %llu unchanged (the parent's, not stored)", Ull(*s.unchanged_pages));
+  std::printf("\n");
+  if (s.page_hashes) {
+    std::printf("page hashes  %s\n", *s.page_hashes ? "yes (it can be the parent of an increment)"
+                                                     : "no (it cannot be the parent of an increment)");
+  }
   if (!verified) std::printf("bytes        raw %llu, stored %llu\n", Ull(s.raw_bytes), Ull(s.stored_bytes));
+}
+
+// "a.img <- b.img <- c.img": a chain, oldest first.
+template <typename T, typename PathOf>
+std::string ChainText(const std::vector<T>& chain, PathOf path_of) {
+  std::string out;
+  for (const T& image : chain) out += (out.empty() ? "" : " <- ") + path_of(image);
+  return out;
 }
 
 int RunInspect(const std::string& file, bool json) {
@@ -124,52 +145,57 @@ int RunInspect(const std::string& file, bool json) {
   auto summary = snapshot::Summarize(*channel);
   if (!summary.ok()) return Fail(kTool, "inspect '" + file + "'", summary.status());
   if (json) {
-    std::printf("%s\n", Json(*summary, false).c_str());
+    PrintJson(SummaryJson(*summary, false));
   } else {
     PrintText(file, *summary, false);
   }
   return kExitOk;
 }
 
-int RunVerify(const std::string& file, const KeyArgs& key_args, bool json, bool quiet) {
+int RunVerify(const std::string& file, const std::string& parent_dir, const KeyArgs& key_args, bool json,
+              bool quiet) {
   auto key = LoadKey(key_args);
   if (!key.ok()) return Fail(kTool, "verify", key.status());
-  auto channel = transport::OpenFileForRead(file);
-  if (!channel.ok()) return Fail(kTool, "verify", channel.status());
-  auto summary = snapshot::Verify(*channel, *key, key_args.insecure);
-  if (!summary.ok()) return Fail(kTool, "verify '" + file + "'", summary.status());
+  auto chain = snapshot::VerifyChain(file, parent_dir, *key, key_args.insecure);
+  if (!chain.ok()) return Fail(kTool, "verify '" + file + "'", chain.status());
+  const snapshot::ImageSummary& last = chain->back().summary;
   if (json) {
-    std::printf("%s\n", Json(*summary, true).c_str());
+    nlohmann::ordered_json j = SummaryJson(last, true);
+    nlohmann::ordered_json images = nlohmann::ordered_json::array();
+    for (const snapshot::VerifiedImage& image : *chain) {
+      images.push_back({{"file", image.path}, {"stream_id", ToHex(image.summary.header.stream_id)},
+                        {"image_bytes", image.summary.image_bytes}});
+    }
+    j["chain"] = images;
+    PrintJson(j);
   } else if (!quiet) {
-    PrintText(file, *summary, true);
+    PrintText(file, last, true);
+    if (chain->size() > 1) {
+      std::printf("chain        %zu images, every one verified and every link checked: %s\n", chain->size(),
+                  ChainText(*chain, [](const snapshot::VerifiedImage& i) { return i.path; }).c_str());
+    }
   }
   return kExitOk;
 }
 
 // ---- save, restore ----------------------------------------------------------------------------
 
-// Set by SIGINT/SIGTERM during save; the engine checks it between batches.
-std::atomic<bool> g_cancel{false};
-
-void OnSignal(int) { g_cancel.store(true); }
-
-void InstallSignalHandlers() {
-  struct sigaction sa = {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-// save and restore drive the migration engine, which takes a key file's key (or none).
+// save and restore drive the migration engine, which takes a key file's key, a passphrase (file
+// streams only) or none.
 Expected<migrate::MigrationKey> LoadMigrationKey(const KeyArgs& args) {
-  if (args.passphrase_fd >= 0) {
-    return InvalidArgument("--passphrase-fd is not supported by save and restore yet: use --key-file or --key-fd");
-  }
   GMEM_ASSIGN_OR_RETURN(format::KeySource source, LoadKey(args));
   migrate::MigrationKey key;
-  key.insecure = source.wrap() == format::KeyWrap::kNone;
-  if (!key.insecure) key.key = SecretBytes::CopyOf(source.secret().span());
+  switch (source.wrap()) {
+    case format::KeyWrap::kPassphrase:
+      key.passphrase = SecretBytes::CopyOf(source.secret().span());
+      break;
+    case format::KeyWrap::kKeyFile:
+      key.key = SecretBytes::CopyOf(source.secret().span());
+      break;
+    default:
+      key.insecure = true;
+      break;
+  }
   return key;
 }
 
@@ -208,8 +234,8 @@ class Reporter final : public migrate::MigrationEvents {
   }
   void OnPass(const migrate::PassStats& p) override {
     Emit({{"event", "pass"}, {"pass", p.pass}, {"final", p.final}, {"data_pages", p.data_pages},
-          {"zero_pages", p.zero_pages}, {"raw_bytes", p.raw_bytes}, {"wire_bytes", p.wire_bytes},
-          {"elapsed_us", p.elapsed_us}});
+          {"zero_pages", p.zero_pages}, {"unchanged_pages", p.unchanged_pages}, {"raw_bytes", p.raw_bytes},
+          {"wire_bytes", p.wire_bytes}, {"elapsed_us", p.elapsed_us}});
   }
   void Emit(const nlohmann::ordered_json& event) {
     if (json_) PrintJson(event);
@@ -232,7 +258,7 @@ class Reporter final : public migrate::MigrationEvents {
 };
 
 struct SaveFlags {
-  std::string vmm, out, compress = "zstd";
+  std::string vmm, out, parent, compress = "zstd";
   bool stop = false;
 };
 
@@ -242,12 +268,13 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
   snapshot::SaveOptions options;
   options.vmm_socket = flags.vmm;
   options.out_path = flags.out;
+  options.parent_path = flags.parent;
   options.stop = flags.stop;
   if (Status st = ParseCompress(flags.compress, options); !st.ok()) return reporter.Error(what, st);
   auto key = LoadMigrationKey(key_args);
   if (!key.ok()) return reporter.Error(what, key.status());
-  InstallSignalHandlers();
-  options.cancel = &g_cancel;
+  // SIGINT/SIGTERM: the engine checks the flag between batches (save) or records (restore).
+  options.cancel = InstallCancelSignals();
   options.events = &reporter;
   auto start = std::chrono::steady_clock::now();
   auto saved = snapshot::Save(options, std::move(key).value());
@@ -257,24 +284,33 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
   const snapshot::SaveResult& r = *saved;
   uint64_t guest_bytes = r.guest_pages * 4096;
   const char* vm = r.left_paused ? "paused" : "running";
+  bool increment = r.header.has_parent();
   reporter.Emit({{"event", "complete"}, {"file", flags.out}, {"stream_id", ToHex(r.header.stream_id)},
+                 {"parent", increment ? nlohmann::ordered_json(ToHex(r.header.parent_stream_id)) : nullptr},
+                 {"parent_file", increment ? nlohmann::ordered_json(flags.parent) : nullptr},
                  {"file_bytes", r.file_bytes}, {"guest_bytes", guest_bytes}, {"data_pages", r.stats.data_pages},
-                 {"zero_pages", r.stats.zero_pages}, {"raw_bytes", r.stats.raw_bytes},
-                 {"compression_ratio", r.stats.compression_ratio()}, {"paused_ms", r.paused_ms},
-                 {"total_ms", static_cast<uint64_t>(secs * 1000)}, {"digest", r.stats.source_digest.digest},
-                 {"checksum", r.stats.source_digest.checksum}, {"vm", vm}});
+                 {"zero_pages", r.stats.zero_pages}, {"unchanged_pages", r.stats.unchanged_pages},
+                 {"raw_bytes", r.stats.raw_bytes}, {"compression_ratio", r.stats.compression_ratio()},
+                 {"paused_ms", r.paused_ms}, {"total_ms", static_cast<uint64_t>(secs * 1000)},
+                 {"digest", r.stats.source_digest.digest}, {"checksum", r.stats.source_digest.checksum}, {"vm", vm}});
   if (!json && !quiet) {
-    std::printf("saved '%s': %.1f MiB (%.2fx), %llu data + %llu zero pages of %.0f MiB guest memory, %.2f s "
+    std::string pages = std::to_string(r.stats.data_pages) + " data + " + std::to_string(r.stats.zero_pages) +
+                        " zero pages";
+    if (increment) {
+      pages += " changed, " + std::to_string(r.stats.unchanged_pages) + " unchanged since '" + flags.parent + "'";
+    }
+    std::printf("saved '%s': %.1f MiB (%.2fx), %s%s, of %.0f MiB guest memory, %.2f s "
                 "(%.0f MiB/s of guest memory), stream id %s; the VM is %s%s\n",
-                flags.out.c_str(), Mib(r.file_bytes), r.stats.compression_ratio(), Ull(r.stats.data_pages),
-                Ull(r.stats.zero_pages), Mib(guest_bytes), secs, secs > 0 ? Mib(guest_bytes) / secs : 0.0,
+                flags.out.c_str(), Mib(r.file_bytes), r.stats.compression_ratio(), increment ? "increment: " : "",
+                pages.c_str(), Mib(guest_bytes), secs, secs > 0 ? Mib(guest_bytes) / secs : 0.0,
                 ToHex(r.header.stream_id).c_str(), vm,
                 r.paused_ms > 0 ? (" (paused " + std::to_string(r.paused_ms) + " ms)").c_str() : "");
   }
   return kExitOk;
 }
 
-int RunRestore(const std::string& vmm, const std::string& in, const KeyArgs& key_args, bool json, bool quiet) {
+int RunRestore(const std::string& vmm, const std::string& in, const std::string& parent_dir, const KeyArgs& key_args,
+               bool json, bool quiet) {
   Reporter reporter(json, quiet);
   std::string what = "restore '" + in + "'";
   auto key = LoadMigrationKey(key_args);
@@ -282,20 +318,27 @@ int RunRestore(const std::string& vmm, const std::string& in, const KeyArgs& key
   snapshot::RestoreOptions options;
   options.vmm_socket = vmm;
   options.in_path = in;
+  options.parent_dir = parent_dir;
+  // SIGINT/SIGTERM: the engine checks the flag between batches (save) or records (restore).
+  options.cancel = InstallCancelSignals();
   auto start = std::chrono::steady_clock::now();
   auto restored = snapshot::Restore(options, std::move(key).value());
   if (!restored.ok()) return reporter.Error(what, restored.status());
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const snapshot::RestoreResult& r = *restored;
-  reporter.Emit({{"event", "complete"}, {"file", in}, {"stream_id", ToHex(r.header.stream_id)},
+  reporter.Emit({{"event", "complete"}, {"file", in}, {"stream_id", ToHex(r.header.stream_id)}, {"chain", r.chain},
                  {"file_bytes", r.file_bytes}, {"records", r.target.records}, {"data_pages", r.target.data_pages},
                  {"zero_pages", r.target.zero_pages}, {"total_ms", static_cast<uint64_t>(secs * 1000)},
                  {"digest", r.target.digest.digest}, {"checksum", r.target.digest.checksum}, {"resumed", r.target.resumed}});
   if (!json && !quiet) {
-    std::printf("restored '%s' (stream id %s): %llu records, %llu data pages, %.1f MiB in %.2f s, digest %s, "
+    std::string chain = r.chain.size() > 1 ? ", chain of " + std::to_string(r.chain.size()) + " images: " +
+                                                 ChainText(r.chain, [](const std::string& p) { return p; })
+                                           : "";
+    std::printf("restored '%s' (stream id %s%s): %llu records, %llu data pages, %.1f MiB in %.2f s, digest %s, "
                 "checksum %s; the VM runs\n",
-                in.c_str(), ToHex(r.header.stream_id).c_str(), Ull(r.target.records), Ull(r.target.data_pages),
-                Mib(r.file_bytes), secs, r.target.digest.digest.c_str(), r.target.digest.checksum.c_str());
+                in.c_str(), ToHex(r.header.stream_id).c_str(), chain.c_str(), Ull(r.target.records),
+                Ull(r.target.data_pages), Mib(r.file_bytes), secs, r.target.digest.digest.c_str(),
+                r.target.digest.checksum.c_str());
   }
   return kExitOk;
 }
@@ -332,9 +375,15 @@ nlohmann::ordered_json DiffJson(const std::string& a, const std::string& b, cons
                        {"differ_shared", r.differ_shared}, {"differ_private", r.differ_private},
                        {"to_private", r.to_private}, {"to_shared", r.to_shared}});
   }
+  auto side = [](const std::string& file, const snapshot::ImageContents& c,
+                 const std::vector<snapshot::ChainImage>& chain) {
+    nlohmann::ordered_json files = nlohmann::ordered_json::array();
+    for (const snapshot::ChainImage& image : chain) files.push_back(image.path);
+    return nlohmann::ordered_json{{"file", file}, {"stream_id", ToHex(c.header.stream_id)}, {"chain", files}};
+  };
   return {{"identical", d.identical()},
-          {"a", {{"file", a}, {"stream_id", ToHex(in.a.header.stream_id)}}},
-          {"b", {{"file", b}, {"stream_id", ToHex(in.b.header.stream_id)}}},
+          {"a", side(a, in.a, in.chain_a)},
+          {"b", side(b, in.b, in.chain_b)},
           {"layout_changes", changes}, {"regions", regions}, {"differ", d.differ},
           {"differ_shared", d.differ_shared}, {"differ_private", d.differ_private},
           {"attr_changes", d.attr_changes}, {"state_differs", d.state_differs}};
@@ -342,8 +391,16 @@ nlohmann::ordered_json DiffJson(const std::string& a, const std::string& b, cons
 
 void PrintDiffText(const std::string& a, const std::string& b, const snapshot::DiffInputs& in) {
   const snapshot::DiffReport& d = in.report;
-  std::printf("A            %s (stream id %s)\n", a.c_str(), ToHex(in.a.header.stream_id).c_str());
-  std::printf("B            %s (stream id %s)\n", b.c_str(), ToHex(in.b.header.stream_id).c_str());
+  auto side = [](const char* name, const std::string& file, const snapshot::ImageContents& c,
+                 const std::vector<snapshot::ChainImage>& chain) {
+    std::string applied = chain.size() > 1 ? "; with its parent chain " +
+                                                 ChainText(chain, [](const snapshot::ChainImage& i) { return i.path; })
+                                           : "";
+    std::printf("%s            %s (stream id %s%s)\n", name, file.c_str(), ToHex(c.header.stream_id).c_str(),
+                applied.c_str());
+  };
+  side("A", a, in.a, in.chain_a);
+  side("B", b, in.b, in.chain_b);
   std::printf("layout       %s\n", d.layout_changes.empty() ? "same" : "differs");
   for (const snapshot::RegionChange& c : d.layout_changes) {
     auto where = [](const format::Region& r) {
@@ -373,12 +430,13 @@ void PrintDiffText(const std::string& a, const std::string& b, const snapshot::D
   }
 }
 
-int RunDiff(const std::string& a, const std::string& b, const KeyArgs& key_args, bool json, bool quiet) {
+int RunDiff(const std::string& a, const std::string& b, const std::string& parent_dir, const KeyArgs& key_args,
+            bool json, bool quiet) {
   auto key = LoadKey(key_args);
   if (!key.ok()) return Fail(kTool, "diff", key.status());
   snapshot::ContentsOptions options;
   options.allow_insecure = key_args.insecure;
-  auto in = snapshot::DiffFiles(a, b, *key, options);
+  auto in = snapshot::DiffFiles(a, b, parent_dir, *key, options);
   if (!in.ok()) return Fail(kTool, "diff", in.status());
   if (json) {
     PrintJson(DiffJson(a, b, *in));
@@ -403,9 +461,16 @@ int main(int argc, char** argv) {
   KeyArgs key_args;
 
   SaveFlags save_flags;
-  CLI::App* save = app.add_subcommand("save", "pause a VM, write its full image atomically, resume it");
+  std::string parent_dir;
+  auto add_parent_dir = [&parent_dir](CLI::App& sub) {
+    sub.add_option("--parent-dir", parent_dir,
+                   "where the parents of an incremental image are (found by stream id; default: its directory)");
+  };
+  CLI::App* save = app.add_subcommand("save", "pause a VM, write its image atomically (full or incremental), resume it");
   save->add_option("--vmm", save_flags.vmm, "control socket of the VMM (gmem-vmm run --control)")->required();
   save->add_option("--out", save_flags.out, "the image to write (replaced atomically if it exists)")->required();
+  save->add_option("--parent", save_flags.parent,
+                   "write an increment: only the pages that differ from this earlier image of the VM");
   save->add_option("--compress", save_flags.compress, "zstd, zstd:LEVEL (-7..19) or none (default zstd:1)");
   save->add_flag("--stop", save_flags.stop, "leave the VM paused after a successful save");
   save->fallthrough();
@@ -415,7 +480,8 @@ int main(int argc, char** argv) {
   CLI::App* restore = app.add_subcommand("restore", "rebuild a VM from an image in an incoming VMM and resume it");
   restore->add_option("--vmm", vmm, "control socket of an incoming VMM (gmem-vmm run --incoming --control)")
       ->required();
-  restore->add_option("--in", in, "the image")->required();
+  restore->add_option("--in", in, "the image (an increment is restored with its parent chain)")->required();
+  add_parent_dir(*restore);
   restore->fallthrough();
   AddKeyFlags(*restore, key_args);
 
@@ -424,8 +490,10 @@ int main(int argc, char** argv) {
   inspect->add_option("FILE", file, "the image")->required();
   inspect->fallthrough();  // -q and --json may follow the subcommand
 
-  CLI::App* verify = app.add_subcommand("verify", "decrypt and check every record and the END digest");
+  CLI::App* verify = app.add_subcommand(
+      "verify", "decrypt and check every record and the END digest, of the image and its whole parent chain");
   verify->add_option("FILE", file, "the image")->required();
+  add_parent_dir(*verify);
   verify->fallthrough();
   AddKeyFlags(*verify, key_args);
 
@@ -434,13 +502,14 @@ int main(int argc, char** argv) {
       "diff", "pages, attributes, layout and state that differ between two images (exit 0 same, 10 differ)");
   diff->add_option("A", file, "the first image")->required();
   diff->add_option("B", file_b, "the second image")->required();
+  add_parent_dir(*diff);
   diff->fallthrough();
   AddKeyFlags(*diff, key_args);
 
   if (auto code = ParseArgs(app, argc, argv, kTool)) return *code;
   if (save->parsed()) return RunSave(save_flags, key_args, json, quiet);
-  if (restore->parsed()) return RunRestore(vmm, in, key_args, json, quiet);
+  if (restore->parsed()) return RunRestore(vmm, in, parent_dir, key_args, json, quiet);
   if (inspect->parsed()) return RunInspect(file, json);
-  if (diff->parsed()) return RunDiff(file, file_b, key_args, json, quiet);
-  return RunVerify(file, key_args, json, quiet);
+  if (diff->parsed()) return RunDiff(file, file_b, parent_dir, key_args, json, quiet);
+  return RunVerify(file, parent_dir, key_args, json, quiet);
 }

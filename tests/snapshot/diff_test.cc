@@ -178,6 +178,16 @@ TEST(ImageContentsTest, StateIsComparedButTheStoredDigestIsNot) {
   EXPECT_EQ(ca->vmm_digest, "aaaaaaaa");
 }
 
+TEST(ImageContentsTest, ThePageHashTableIsNotState) {
+  // Like the digest, it follows from memory; and an image saved before page hashes has none.
+  Spec a;
+  Spec b = a;
+  b.state.push_back({"page-hashes/0/0", Bytes(64 * 16, std::byte{3})});
+  EXPECT_TRUE(Diff(a, b).identical());
+  b.state.push_back({"vmm-extra", Bytes(1, std::byte{3})});
+  EXPECT_TRUE(Diff(a, b).state_differs);
+}
+
 TEST(ImageContentsTest, ADamagedImageIsAnErrorNotADifference) {
   Spec a;
   a.batches = {DataPages(0, 4, 1), DataPages(10, 4, 2)};

@@ -178,7 +178,11 @@ TEST_F(SaveAtomicityTest, RefusedSavesChangeNothing) {
   };
   std::vector<Case> cases = {
       {{"save", "--vmm", socket_, "--out", out, "--key-file", loose}, 1, "has mode 0644: group or others may read it"},
-      {{"save", "--vmm", socket_, "--out", out, "--passphrase-fd", "0"}, 1, "--passphrase-fd is not supported by save"},
+      {SaveArgs(out, {"--passphrase-fd", "0"}), 1, "give only one of --key-file, --key-fd and --passphrase-fd"},
+      {{"save", "--vmm", socket_, "--out", out, "--passphrase-fd", "0", "--insecure-no-encryption"}, 1,
+       "cannot be combined with a key"},
+      {SaveArgs(out, {"--parent", out}), 1, "--parent and --out are the same file"},
+      {SaveArgs(out, {"--parent", images_ + "/none.img"}), 4, "parent '" + images_ + "/none.img'"},
       {SaveArgs(out, {"--insecure-no-encryption"}), 1, "cannot be combined with a key"},
       {SaveArgs(out, {"--compress", "zstd:99"}), 1, "--compress: expected zstd, zstd:LEVEL"},
       {SaveArgs(images_ + "/missing/vm.img"), 4, "cannot open the directory '" + images_ + "/missing'"},

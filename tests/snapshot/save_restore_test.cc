@@ -2,6 +2,7 @@
 // a restored guest finishes with the checksum of an uninterrupted run; a damaged image or a wrong
 // key fails verify and restore with the documented exit code, and the target VM never runs.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -82,7 +83,8 @@ TEST_P(SnapshotRoundTripTest, RestoredGuestFinishesWithTheUninterruptedChecksum)
     // VM is left alone (it still finishes below).
     auto wrong = RunTool(kTool, {"restore", "--vmm", vms.source_socket, "--in", image, "--key-file", key});
     EXPECT_EQ(wrong.exit_code, 1) << wrong.err;
-    EXPECT_THAT(wrong.err, HasSubstr("not incoming (start it with gmem-vmm run --incoming); it was left alone"));
+    EXPECT_THAT(wrong.err, MatchesRegex("gmem-snapshot: restore '.*': the target VMM is (running|finished), not "
+                                        "incoming\n"));
   }
   EXPECT_THAT(testing::ListDir(vms.dir.path()), ::testing::Not(::testing::Contains(HasSubstr(".tmp-"))));
 
@@ -332,6 +334,89 @@ TEST(SnapshotDiffEndToEndTest, SavesOfAPausedVmAreIdenticalAndDifferAfterItRuns)
   EXPECT_TRUE(VmCommand(socket, "quit"));
   EXPECT_EQ(vm.Wait(10000), 0);
 }
+
+// ---- passphrases -------------------------------------------------------------------------------
+
+TEST(SnapshotPassphraseTest, APassphraseChainRestoresWithItAndNotWithAnother) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  migrate::testing::VmSpec spec = SmallVm("gmem", "1", "3000", "32M");
+  std::string baseline = Baseline(spec);
+  ASSERT_FALSE(baseline.empty());
+  VmPair vms(spec);
+  const std::string pass = "correct horse battery staple\n";
+  std::string full = vms.dir.File("full.img");
+  std::string inc = vms.dir.File("inc.img");
+  LetTheGuestRun();
+  auto s0 = RunTool(kTool, {"save", "--vmm", vms.source_socket, "--out", full, "--passphrase-fd", "0"}, pass);
+  ASSERT_EQ(s0.exit_code, 0) << s0.err;
+  LetTheGuestRun();
+  // The parent is read with the same passphrase.
+  auto s1 = RunTool(kTool, {"save", "--vmm", vms.source_socket, "--out", inc, "--parent", full, "--passphrase-fd",
+                            "0", "--stop"},
+                    pass);
+  ASSERT_EQ(s1.exit_code, 0) << s1.err;
+  EXPECT_TRUE(VmCommand(vms.source_socket, "quit"));
+  auto inspect = RunTool(kTool, {"inspect", inc, "--json"});
+  EXPECT_EQ(LastJsonLine(inspect.out).value("key_wrap", ""), "passphrase") << inspect.out;
+
+  auto wrong_verify = RunTool(kTool, {"verify", inc, "--passphrase-fd", "0"}, "battery horse\n");
+  EXPECT_EQ(wrong_verify.exit_code, 3) << wrong_verify.err;
+  EXPECT_THAT(wrong_verify.err, MatchesRegex("gmem-snapshot: verify '" + inc + "': .*wrong passphrase.*\n"));
+  auto wrong = RestoreIntoFreshVmm(inc, {"--passphrase-fd", "0"}, "battery horse\n");
+  EXPECT_EQ(wrong.tool.exit_code, 3) << wrong.tool.err;
+  EXPECT_THAT(wrong.tool.err, MatchesRegex("gmem-snapshot: restore '" + inc + "': .*wrong passphrase.*\n"));
+  EXPECT_TRUE(wrong.untouched);
+  EXPECT_THAT(wrong.vmm_out, Not(HasSubstr("checksum=")));
+  auto keyfile = RestoreIntoFreshVmm(inc, {"--key-file", vms.dir.File("none.key")});
+  EXPECT_EQ(keyfile.tool.exit_code, 4) << keyfile.tool.err;  // no such key file
+
+  auto restore = RunTool(kTool, {"restore", "--vmm", vms.target_socket, "--in", inc, "--passphrase-fd", "0"}, pass);
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  ASSERT_EQ(vms.target->Wait(), 0) << vms.target->err();
+  EXPECT_EQ(ChecksumIn(vms.target->out()), baseline);
+  EXPECT_EQ(vms.source->Wait(), 0);
+}
+
+// ---- cancel -----------------------------------------------------------------------------------
+
+class RestoreSignalTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(RestoreSignalTest, ASignalCancelsTheRestoreAndTheVmNeverRuns) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  TempDir dir;
+  std::string key = dir.File("k.key");
+  WriteNewKeyFile(key);
+  std::string image = dir.File("vm.img");
+  {
+    std::string socket = dir.File("src.sock");
+    auto args = VmArgs(SmallVm("gmem", "1", "3000", "32M"), true);  // finite: a resumed copy would finish
+    args.insert(args.end(), {"--control", socket});
+    VmmProcess vm(args);
+    LetTheGuestRun();
+    auto save = RunTool(kTool, {"save", "--vmm", socket, "--out", image, "--key-file", key});
+    ASSERT_EQ(save.exit_code, 0) << save.err;
+    VmCommand(socket, "quit");
+    vm.Wait(10000);
+  }
+  std::string socket = dir.File("dst.sock");
+  VmmProcess target({"run", "--incoming", "--control", socket});
+  ASSERT_EQ(VmState(socket), "incoming");
+  // Hold the VMM still, so that the restore waits for its first answer with the signal on its
+  // way: once it answers, the engine has the VMM and the signal is seen at the first record.
+  target.Signal(SIGSTOP);
+  ::gmem::testing::ToolProcess restore(kTool, {"restore", "--vmm", socket, "--in", image, "--key-file", key});
+  bool connected = testing::WaitForConnectedProcess(image, 20000);
+  restore.Signal(GetParam());
+  target.Signal(SIGCONT);
+  ASSERT_TRUE(connected) << "the restore never connected to the VMM";
+  EXPECT_EQ(restore.Wait(30000), 7) << restore.err();
+  EXPECT_THAT(restore.err(), MatchesRegex("gmem-snapshot: restore '" + image + "': .*cancelled\n"));
+  EXPECT_EQ(target.Wait(20000), 0) << "the incoming VMM was not told to quit: " << target.err();
+  EXPECT_THAT(target.out(), Not(HasSubstr("checksum=")));  // the guest never ran
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, RestoreSignalTest, ::testing::Values(SIGINT, SIGTERM),
+                         [](const auto& info) { return info.param == SIGINT ? "SIGINT" : "SIGTERM"; });
 
 }  // namespace
 }  // namespace gmem::snapshot

@@ -206,14 +206,15 @@ nlohmann::json LastJsonLine(const std::string& out) {
   return last;
 }
 
-RestoreOutcome RestoreIntoFreshVmm(const std::string& image, const std::vector<std::string>& key_args) {
+RestoreOutcome RestoreIntoFreshVmm(const std::string& image, const std::vector<std::string>& key_args,
+                                   const std::string& stdin_data) {
   gmem::testing::TempDir dir;
   std::string socket = dir.File("dst.sock");
   vmm::testing::VmmProcess vmm({"run", "--incoming", "--control", socket});
   std::vector<std::string> args = {"restore", "--vmm", socket, "--in", image};
   args.insert(args.end(), key_args.begin(), key_args.end());
   RestoreOutcome out;
-  out.tool = gmem::testing::RunTool("gmem-snapshot", args);
+  out.tool = gmem::testing::RunTool("gmem-snapshot", args, stdin_data);
   if (out.tool.exit_code == 0) {
     out.state_after = VmState(socket);
     VmCommand(socket, "quit");
@@ -230,6 +231,28 @@ RestoreOutcome RestoreIntoFreshVmm(const std::string& image, const std::vector<s
   out.vmm_exit = vmm.Wait(20000);
   out.vmm_out = vmm.out();
   return out;
+}
+
+bool WaitForConnectedProcess(const std::string& arg, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::error_code ec;
+    for (const auto& proc : std::filesystem::directory_iterator("/proc", ec)) {
+      std::string pid = proc.path().filename();
+      if (pid.empty() || !std::all_of(pid.begin(), pid.end(), ::isdigit)) continue;
+      std::ifstream in(proc.path() / "cmdline", std::ios::binary);
+      std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (cmdline.find(std::string(1, '\0') + arg + std::string(1, '\0')) == std::string::npos) continue;
+      std::error_code fd_ec;
+      for (const auto& fd : std::filesystem::directory_iterator(proc.path() / "fd", fd_ec)) {
+        char target[256];
+        ssize_t n = readlink(fd.path().c_str(), target, sizeof target - 1);
+        if (n > 0 && std::string(target, static_cast<size_t>(n)).starts_with("socket:")) return true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
 }
 
 SmallTmpfs::SmallTmpfs(uint64_t size_bytes) {

@@ -98,7 +98,13 @@ struct RestoreOutcome {
   int vmm_exit = -1;
   std::string vmm_out;
 };
-RestoreOutcome RestoreIntoFreshVmm(const std::string& image, const std::vector<std::string>& key_args);
+// `args` follow "--in IMAGE" (key flags, --parent-dir ...); `stdin_data` feeds --passphrase-fd 0.
+RestoreOutcome RestoreIntoFreshVmm(const std::string& image, const std::vector<std::string>& args,
+                                   const std::string& stdin_data = "");
+
+// Waits (up to `timeout_ms`) until a process whose command line contains `arg` as one argument
+// has a socket open (e.g. gmem-snapshot connected to its VMM). False at the timeout.
+bool WaitForConnectedProcess(const std::string& arg, int timeout_ms);
 
 // A tmpfs of `size_bytes` mounted on a new directory (needs root), unmounted on destruction.
 class SmallTmpfs {

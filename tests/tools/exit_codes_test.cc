@@ -19,6 +19,14 @@ TEST(ExitCodesTest, EachCodeHasItsDocumentedExit) {
   EXPECT_EQ(ExitCodeFor(Code::kCancelled), kExitCancelled);
 }
 
+TEST(ExitCodesTest, DifferIsAToolOutcomeNoStatusMapsTo) {
+  EXPECT_EQ(kExitDiffer, 10);  // documented: gmem-snapshot diff, "the images differ"
+  for (Code code : {Code::kOk, Code::kInvalidArgument, Code::kCorrupt, Code::kIncompatible, Code::kAuth, Code::kIo,
+                    Code::kProtocol, Code::kPeerAborted, Code::kKvm, Code::kUnsupported, Code::kCancelled}) {
+    EXPECT_NE(ExitCodeFor(code), kExitDiffer);
+  }
+}
+
 TEST(ExitCodesTest, FailPrintsOneLine) {
   ::testing::internal::CaptureStderr();
   int code = Fail("gmem-snapshot", "restore 'vm.img'", CorruptError("record 17 (PAGES)\nat 0x41a000: bad"));

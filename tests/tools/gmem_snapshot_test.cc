@@ -107,6 +107,31 @@ TEST(GmemSnapshotVerifyTest, KeyProblemsAreKeyErrors) {
   EXPECT_THAT(readable.err, HasSubstr("has mode 0644: group or others may read it"));
 }
 
+TEST(GmemSnapshotVerifyTest, OneKeyFlagAtATimeAndThePassphraseNeverFromArgv) {
+  TempDir dir;
+  std::string key = WriteGoldenKey(dir);
+  for (std::string cmd : {"verify", "diff"}) {
+    std::vector<std::string> args = {cmd, Golden("v1_small_passphrase.img")};
+    if (cmd == "diff") args.push_back(Golden("v1_small_passphrase.img"));
+    args.insert(args.end(), {"--passphrase-fd", "0", "--key-file", key});
+    auto both = RunTool("gmem-snapshot", args, "gmemkit golden\n");
+    EXPECT_EQ(both.exit_code, 1) << both.err;
+    EXPECT_THAT(both.err, HasSubstr("give only one of --key-file, --key-fd and --passphrase-fd"));
+  }
+  auto insecure = RunTool("gmem-snapshot", {"verify", Golden("v1_small_passphrase.img"), "--passphrase-fd", "0",
+                                            "--insecure-no-encryption"},
+                          "gmemkit golden\n");
+  EXPECT_EQ(insecure.exit_code, 1);
+  EXPECT_THAT(insecure.err, HasSubstr("cannot be combined with a key"));
+  // There is no flag that takes the passphrase itself.
+  auto argv = RunTool("gmem-snapshot", {"verify", Golden("v1_small_passphrase.img"), "--passphrase", "gmemkit golden"});
+  EXPECT_EQ(argv.exit_code, 1);
+  auto diff_pass = RunTool("gmem-snapshot", {"-q", "diff", Golden("v1_small_passphrase.img"),
+                                             Golden("v1_small_passphrase.img"), "--passphrase-fd", "0"},
+                           "gmemkit golden\n");
+  EXPECT_EQ(diff_pass.exit_code, 0) << diff_pass.err;
+}
+
 TEST(GmemSnapshotVerifyTest, TamperedImageNamesTheRecord) {
   TempDir dir;
   std::string key = WriteGoldenKey(dir);
