@@ -40,7 +40,10 @@ Status MigrationTarget::AttachVmm() {
   GMEM_ASSIGN_OR_RETURN(VmmClient client, VmmClient::Connect(options_.vmm_socket, options_.vmm_connect_timeout_ms));
   vmm_.emplace(std::move(client));
   GMEM_ASSIGN_OR_RETURN(std::string state, vmm_->State());
-  if (state != "incoming") return InvalidArgument("the target VMM is " + state + ", not incoming");
+  if (state != "incoming") {
+    return InvalidArgument("the target VMM at '" + options_.vmm_socket + "' is " + state +
+                           ", not incoming (start one with gmem-vmm run --incoming)");
+  }
   incoming_ = true;  // from here on, a failure discards this VMM's copy
   return Status::Ok();
 }
@@ -287,6 +290,7 @@ Status MigrationTarget::Apply() {
 }
 
 Status MigrationTarget::Switchover() {
+  if (options_.cancel != nullptr && options_.cancel->load()) return Status(Code::kCancelled, "cancelled");
   if (!endpoints_[0].interactive) {
     GMEM_RETURN_IF_ERROR(vmm_->Resume());
     result_.resumed = true;

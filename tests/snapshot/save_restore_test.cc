@@ -83,8 +83,8 @@ TEST_P(SnapshotRoundTripTest, RestoredGuestFinishesWithTheUninterruptedChecksum)
     // VM is left alone (it still finishes below).
     auto wrong = RunTool(kTool, {"restore", "--vmm", vms.source_socket, "--in", image, "--key-file", key});
     EXPECT_EQ(wrong.exit_code, 1) << wrong.err;
-    EXPECT_THAT(wrong.err, MatchesRegex("gmem-snapshot: restore '.*': the target VMM is (running|finished), not "
-                                        "incoming\n"));
+    EXPECT_THAT(wrong.err, MatchesRegex("gmem-snapshot: restore '.*': the target VMM at '.*' is (running|finished), "
+                                        "not incoming \\(start one with gmem-vmm run --incoming\\)\n"));
   }
   EXPECT_THAT(testing::ListDir(vms.dir.path()), ::testing::Not(::testing::Contains(HasSubstr(".tmp-"))));
 
