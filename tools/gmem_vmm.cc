@@ -1,5 +1,5 @@
-// gmem-vmm: the reference VMM front end. Subcommand: run. The VMM lives in vmm/; this file only
-// parses flags, wires the control socket and reports.
+// gmem-vmm: the reference VMM front end. Subcommands: run, platform-keygen. The VMM lives in
+// vmm/; this file only parses flags, wires the control socket and reports.
 
 #include <CLI/CLI.hpp>
 
@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "agent/platform_key.h"
+#include "base/bytes.h"
 #include "tools/cli_parse.h"
 #include "tools/exit_codes.h"
 #include "vmm/control_server.h"
@@ -37,6 +39,10 @@ struct RunFlags {
   bool json = false;
   bool linger = false;
   bool verbose = false;
+  std::string platform_key;
+  int platform_key_fd = -1;
+  std::string guest_id;
+  std::string agent_dirty = "hash";
 };
 
 Expected<vmm::VmmConfig> MakeConfig(const RunFlags& f) {
@@ -59,6 +65,17 @@ Expected<vmm::VmmConfig> MakeConfig(const RunFlags& f) {
   c.seed = f.seed;
   c.steps = f.steps;
   c.init_from = f.init_from;
+  if (!f.platform_key.empty() && f.platform_key_fd >= 0) {
+    return InvalidArgument("--platform-key and --platform-key-fd are mutually exclusive");
+  }
+  if (!f.platform_key.empty() || f.platform_key_fd >= 0) {
+    UniqueFd owned(f.platform_key_fd);  // an inherited fd is read to its end and closed
+    auto key = owned.valid() ? agent::PlatformKey::LoadFd(owned.get()) : agent::PlatformKey::LoadFile(f.platform_key);
+    if (!key.ok()) return key.status().WithContext("platform key");
+    c.platform_key = std::make_shared<const agent::PlatformKey>(std::move(key).value());
+  }
+  c.guest_id = f.guest_id;
+  GMEM_ASSIGN_OR_RETURN(c.agent_dirty, vmm::ParseAgentDirtyMode(f.agent_dirty));
   GMEM_RETURN_IF_ERROR(vmm::ValidateConfig(c));
   if (!c.incoming && c.steps != 0 && c.steps < c.vcpus) return InvalidArgument("--steps must be at least --vcpus");
   return c;
@@ -78,6 +95,17 @@ void PrintResult(const RunFlags& f, uint64_t checksum, const vmm::VmmInfo& info,
     std::fprintf(stderr, "%s: %llu steps in %.3f s (%.0f steps/s)\n", std::string(kTool).c_str(),
                  static_cast<unsigned long long>(steps), seconds, seconds > 0 ? steps / seconds : 0.0);
   }
+}
+
+// platform-keygen: a new emulated platform key (docs/agent-protocol.md §5.1), mode 0600. Only its
+// public half is printed.
+int PlatformKeygen(const std::string& out, bool force) {
+  auto key = agent::PlatformKey::Generate();
+  if (!key.ok()) return Fail(kTool, "platform-keygen", key.status());
+  Status st = key->WriteFile(out, force);
+  if (!st.ok()) return Fail(kTool, "platform-keygen", st);
+  std::printf("wrote platform key '%s' (mode 0600, public key %s)\n", out.c_str(), ToHex(key->public_key()).c_str());
+  return kExitOk;
 }
 
 int Run(const RunFlags& flags) {
@@ -143,7 +171,23 @@ int main(int argc, char** argv) {
   run->add_flag("--json", f.json, "print the result as a JSON object");
   run->add_flag("--linger", f.linger, "after the workload ends, keep serving --control until quit");
   run->add_flag("-v,--verbose", f.verbose, "print steps and time on stderr");
+  run->add_option("--platform-key", f.platform_key,
+                  "emulated platform key file of the guest agent (mode 0600; see platform-keygen); the same file on "
+                  "every VMM of the platform")
+      ->check(CLI::ExistingFile);
+  run->add_option("--platform-key-fd", f.platform_key_fd, "read the platform key from this inherited fd")
+      ->check(kUnsigned);
+  run->add_option("--guest-id", f.guest_id,
+                  "identity field mixed into the guest's measurement (like SNP's IMAGE_ID; default empty)");
+  run->add_option("--agent-dirty", f.agent_dirty,
+                  "how the emulated agent answers DIRTY: hash (changed since export) or all (cannot track)");
+  std::string keygen_out;
+  bool keygen_force = false;
+  CLI::App* keygen = app.add_subcommand("platform-keygen", "write a new emulated platform key file (mode 0600)");
+  keygen->add_option("--out", keygen_out, "the key file to create")->required();
+  keygen->add_flag("--force", keygen_force, "replace an existing file");
   if (auto code = ParseArgs(app, argc, argv, kTool)) return *code;
   if (run->parsed()) return Run(f);
+  if (keygen->parsed()) return PlatformKeygen(keygen_out, keygen_force);
   return kExitUsage;
 }

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "agent/wire.h"
 #include "vmm/base64.h"
 #include "vmm/guest/guest_abi.h"
 #include "vmm/memory_digest.h"
@@ -31,6 +32,7 @@ constexpr CommandName kCommands[] = {
     {ControlCommand::kPrepareIncoming, "prepare-incoming"},
     {ControlCommand::kGuestWriteLog, "guest-write-log"},
     {ControlCommand::kQuit, "quit"},
+    {ControlCommand::kAgentDoorbell, "agent-doorbell"},
 };
 
 Expected<uint64_t> GetU64(const json& obj, const char* key, const std::string& where) {
@@ -209,6 +211,21 @@ std::string QueryReply(int64_t id, const VmmInfo& info) {
   j["vcpus"] = vcpus;
   j["guest"] = {{"abi_version", GMEM_GUEST_ABI_VERSION}, {"vcpu_gpa", GMEM_GUEST_VCPU_GPA},
                 {"record_gpa", GMEM_GUEST_RECORD_GPA}, {"data_gpa", GMEM_GUEST_DATA_GPA}};
+  const AgentInfo& a = info.agent;
+  j["agent"] = {{"available", info.agent_available},
+                {"provisioned", a.provisioned},
+                {"version", std::to_string(agent::kVersionMajor) + "." + std::to_string(agent::kVersionMinor)},
+                {"area_gpa", agent::kAreaGpa},
+                {"mailbox_gpa", agent::kAreaGpa + agent::kRequestOffset},
+                {"bounce_gpa", agent::kAreaGpa + agent::kBounceOffset},
+                {"bounce_bytes", agent::kBounceBytes},
+                {"pages_per_request", agent::kMaxPagesPerRequest},
+                {"measurement", ToHex(a.measurement)},
+                {"dirty", std::string(AgentDirtyModeName(a.dirty))},
+                {"epoch", a.epoch},
+                {"requests", a.counters.requests},
+                {"pages_exported", a.counters.pages_exported},
+                {"pages_imported", a.counters.pages_imported}};
   return Line(j);
 }
 

@@ -39,6 +39,7 @@ enum class ControlCommand : uint8_t {
   kPrepareIncoming,
   kGuestWriteLog,
   kQuit,
+  kAgentDoorbell,
 };
 std::string_view ControlCommandName(ControlCommand command);
 

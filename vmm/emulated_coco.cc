@@ -107,6 +107,30 @@ Status EmulatedCoco::Restore(size_t index, const AttributeMap& map) {
   return status;
 }
 
+std::optional<PageAttr> EmulatedCoco::AttributeAt(uint64_t gpa) const {
+  const memory::Layout& layout = memory_.layout();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < layout.regions().size(); ++i) {
+    const memory::Region& r = layout.regions()[i];
+    if (r.ContainsGpa(gpa)) return sources_[i].attributes().Get((gpa - r.gpa_base) / GMEM_GUEST_PAGE);
+  }
+  return std::nullopt;
+}
+
+Status EmulatedCoco::AcceptPrivate(uint64_t gpa, uint64_t npages) {
+  if (mode_ == CocoMode::kNone) return Unsupported("no private memory (--coco none)");
+  const memory::Layout& layout = memory_.layout();
+  const uint64_t end = gpa + npages * GMEM_GUEST_PAGE;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < layout.regions().size(); ++i) {
+    const memory::Region& r = layout.regions()[i];
+    if (r.ContainsGpa(gpa) && end <= r.gpa_end() && end > gpa) {
+      return sources_[i].Convert((gpa - r.gpa_base) / GMEM_GUEST_PAGE, npages, PageAttr::kPrivate);
+    }
+  }
+  return InvalidArgument("accepting [" + std::to_string(gpa) + ", " + std::to_string(end) + ") leaves a region of guest RAM");
+}
+
 std::vector<std::vector<memory::PageRange>> EmulatedCoco::TakeConversions() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::vector<memory::PageRange>> out;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "base/expected.h"
@@ -52,6 +53,14 @@ class EmulatedCoco {
   // migrated or snapshotted VM, not a conversion. kInvalidArgument for a bad index or size,
   // kUnsupported for private pages under CocoMode::kNone.
   Status Restore(size_t index, const memory::AttributeMap& map);
+
+  // The attribute of the page at guest-physical `gpa`; nullopt outside guest RAM.
+  std::optional<memory::PageAttr> AttributeAt(uint64_t gpa) const;
+
+  // Makes guest-physical [gpa, gpa + npages pages) private without touching its contents: the
+  // guest agent accepting pages it is about to fill (an import), not a conversion, so no contents
+  // policy applies. kUnsupported under CocoMode::kNone, kInvalidArgument outside guest RAM.
+  Status AcceptPrivate(uint64_t gpa, uint64_t npages);
 
   // Conversions applied since the previous call (ranges per region), for dirty tracking.
   std::vector<std::vector<memory::PageRange>> TakeConversions();

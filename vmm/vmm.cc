@@ -34,6 +34,7 @@ Expected<std::unique_ptr<Vmm>> Vmm::Create(const VmmConfig& config) {
   GMEM_ASSIGN_OR_RETURN(memory::Vm vm, memory::Vm::Create(kvm));
   InstallKickHandler();
   std::unique_ptr<Vmm> vmm(new Vmm(std::move(kvm), std::move(vm), config));
+  vmm->agent_ = std::make_unique<EmulatedAgent>(config.platform_key, config.guest_id, config.agent_dirty);
   if (!config.incoming) {
     std::lock_guard<std::mutex> lock(vmm->mu_);
     GMEM_RETURN_IF_ERROR(vmm->BuildFresh());
@@ -235,6 +236,8 @@ VmmInfo Vmm::Query() const {
   info.seed = config_.seed;
   info.steps = config_.steps;
   info.conversions = coco_ ? coco_->conversions() : 0;
+  info.agent_available = memory_ != nullptr && coco_ && coco_->mode() == CocoMode::kEmulated;
+  info.agent = agent_->Info();
   std::lock_guard<std::mutex> control_lock(control_.mu);
   for (uint32_t id = 0; id < runners_.size(); ++id) {
     VcpuInfo v;

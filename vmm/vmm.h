@@ -27,6 +27,7 @@
 #include "memory/layout.h"
 #include "memory/page_bitmap.h"
 #include "memory/vm.h"
+#include "vmm/emulated_agent.h"
 #include "vmm/emulated_coco.h"
 #include "vmm/guest_memory.h"
 #include "vmm/memory_digest.h"
@@ -64,6 +65,8 @@ struct VmmInfo {
   uint64_t steps = 0;
   uint64_t conversions = 0;
   std::vector<VcpuInfo> vcpus;
+  bool agent_available = false;  // the doorbell works: emulated CoCo and guest memory
+  AgentInfo agent;
 };
 
 // Duplicates of the regions' guest_memfd fds (layout order), for get-memfds / prepare-incoming.
@@ -120,6 +123,9 @@ class Vmm {
   Expected<MemfdSet> PrepareIncoming(const memory::Layout& layout, std::optional<SlotMode> slot);
   // REQUIRES paused. The gfns each vCPU logged (workload option log=1) since the last call.
   Expected<std::vector<std::vector<uint64_t>>> TakeGuestWriteLog();
+  // The emulated guest agent's doorbell (docs/agent-protocol.md §3.4): serves the request in the
+  // agent mailbox. Any state with guest memory; the vCPUs may run.
+  Status AgentDoorbell();
 
  private:
   Vmm(memory::KvmSystem kvm, memory::Vm vm, const VmmConfig& config)
@@ -142,6 +148,7 @@ class Vmm {
   VmmConfig config_;
   std::unique_ptr<GuestMemory> memory_;
   std::unique_ptr<EmulatedCoco> coco_;
+  std::unique_ptr<EmulatedAgent> agent_;
   std::vector<std::unique_ptr<memory::KvmDirtyBitmapSource>> dirty_logs_;
   std::vector<std::unique_ptr<VcpuRunner>> runners_;
   mutable RunControl control_;

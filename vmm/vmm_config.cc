@@ -42,6 +42,20 @@ Expected<memory::ConversionContent> ParseConversionContent(std::string_view name
   return InvalidArgument("unknown conversion contents '" + std::string(name) + "' (known: preserve, zero, scramble)");
 }
 
+std::string_view AgentDirtyModeName(AgentDirtyMode mode) {
+  switch (mode) {
+    case AgentDirtyMode::kHash: return "hash";
+    case AgentDirtyMode::kAll: return "all";
+  }
+  return "invalid";
+}
+
+Expected<AgentDirtyMode> ParseAgentDirtyMode(std::string_view name) {
+  if (name == "hash") return AgentDirtyMode::kHash;
+  if (name == "all") return AgentDirtyMode::kAll;
+  return InvalidArgument("unknown agent dirty mode '" + std::string(name) + "' (known: hash, all)");
+}
+
 Expected<uint64_t> ParseSize(std::string_view text) {
   uint64_t v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -60,6 +74,7 @@ Expected<uint64_t> ParseSize(std::string_view text) {
 
 Status ValidateConfig(const VmmConfig& c) {
   constexpr uint64_t k2M = uint64_t{2} << 20;
+  if (c.guest_id.size() > 256) return InvalidArgument("--guest-id: at most 256 bytes");
   if (c.incoming) return Status::Ok();
   if (c.mem_bytes % k2M != 0 || c.mem_bytes < 2 * k2M || c.mem_bytes > GMEM_GUEST_MAX_MEM_BYTES) {
     return InvalidArgument("--mem " + std::to_string(c.mem_bytes) +

@@ -4,6 +4,7 @@
 // layout and state blob the control socket delivers.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,10 @@
 #include "base/expected.h"
 #include "memory/emulated_attribute_source.h"
 #include "vmm/workload.h"
+
+namespace gmem::agent {
+class PlatformKey;
+}
 
 namespace gmem::vmm {
 
@@ -25,11 +30,19 @@ enum class CocoMode : uint8_t {
   kEmulated = 2,  // the VMM's attribute table, fed by the guest's page-state requests
 };
 
+// How the emulated guest agent answers DIRTY (vmm/emulated_agent.h).
+enum class AgentDirtyMode : uint8_t {
+  kHash = 1,  // fingerprints of exported pages: the private pages changed since their export
+  kAll = 2,   // "cannot track": ALL, every time
+};
+
 std::string_view SlotModeName(SlotMode mode);
 std::string_view CocoModeName(CocoMode mode);
 Expected<SlotMode> ParseSlotMode(std::string_view name);
 Expected<CocoMode> ParseCocoMode(std::string_view name);
 Expected<memory::ConversionContent> ParseConversionContent(std::string_view name);
+std::string_view AgentDirtyModeName(AgentDirtyMode mode);
+Expected<AgentDirtyMode> ParseAgentDirtyMode(std::string_view name);
 
 struct VmmConfig {
   uint64_t mem_bytes = 0;
@@ -44,10 +57,16 @@ struct VmmConfig {
   uint64_t steps = 0;       // total over all vCPUs; 0 = run until quit
   std::string init_from;    // raw image of guest memory, or empty: contents from the seed
   bool incoming = false;    // wait for prepare-incoming / set-state / resume on the control socket
+  // The emulated guest agent (docs/agent-protocol.md): its platform key (null: not provisioned),
+  // the identity field that enters its measurement, and how it answers DIRTY.
+  std::shared_ptr<const agent::PlatformKey> platform_key;
+  std::string guest_id;
+  AgentDirtyMode agent_dirty = AgentDirtyMode::kHash;
 };
 
 // Limits: memory a multiple of 2 MiB in [4 MiB, 8 GiB]; 1..16 regions of at least 2 MiB each;
-// 1..16 vCPUs; the workload's working set non-empty and at least one page per vCPU.
+// 1..16 vCPUs; the workload's working set non-empty and at least one page per vCPU; --guest-id at
+// most 256 bytes.
 Status ValidateConfig(const VmmConfig& config);
 
 // "256M", "1G", "4096", "64KiB" -> bytes. kInvalidArgument for anything else or overflow.

@@ -46,6 +46,7 @@ ControlReply HandleControlLine(Vmm& vmm, std::string_view line) {
     case ControlCommand::kPrepareIncoming: return WithFds(rid, vmm.PrepareIncoming(req.layout, req.slot));
     case ControlCommand::kGuestWriteLog:
       return Or(rid, vmm.TakeGuestWriteLog(), [&](const auto& logs) { return GuestWriteLogReply(rid, logs); });
+    case ControlCommand::kAgentDoorbell: return FromStatus(rid, vmm.AgentDoorbell());
     case ControlCommand::kQuit:
       vmm.RequestQuit();
       return Reply(OkReply(rid));

@@ -1,5 +1,6 @@
 // Vmm, part two: the operations that move a VM's memory, attributes and state in and out
-// (get-memfds, get/set-attributes, dirty-log, get/set-state, digest, prepare-incoming).
+// (get-memfds, get/set-attributes, dirty-log, get/set-state, digest, prepare-incoming) and the
+// emulated guest agent's doorbell (agent-doorbell), which moves private pages.
 
 #include <fcntl.h>
 
@@ -153,6 +154,12 @@ Expected<MemfdSet> Vmm::PrepareIncoming(const memory::Layout& layout, std::optio
     return s.WithContext("prepare-incoming");
   }
   return MemfdsLocked();
+}
+
+Status Vmm::AgentDoorbell() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!memory_) return InvalidArgument("no guest memory yet (incoming: send prepare-incoming first)");
+  return agent_->Ring(*memory_, *coco_);
 }
 
 Expected<std::vector<std::vector<uint64_t>>> Vmm::TakeGuestWriteLog() {

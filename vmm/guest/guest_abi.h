@@ -11,7 +11,9 @@
  *   0x020000  guest code (linked here by guest.ld), at most 64 KiB
  *   0x030000  stacks, 16 KiB per vCPU
  *   0x080000  write log (test mode), split evenly between vCPUs
- *   0x100000  the guest's own record of its private pages: one bit per data page
+ *   0x100000  the guest's own record of its private pages: one bit per data page (256 KiB)
+ *   0x140000  the agent area (docs/agent-protocol.md §2): mailbox 0x140000, bounce buffer
+ *             0x180000..0x200000; always shared; the guest program never touches it
  *   0x200000  data pages: everything the workloads touch, up to the end of memory
  */
 #ifndef GMEM_VMM_GUEST_GUEST_ABI_H_
@@ -38,7 +40,9 @@
 #define GMEM_GUEST_LOG_GPA 0x80000ull
 #define GMEM_GUEST_LOG_BYTES 0x80000ull
 #define GMEM_GUEST_RECORD_GPA 0x100000ull
-#define GMEM_GUEST_RECORD_BYTES 0x100000ull
+#define GMEM_GUEST_RECORD_BYTES 0x40000ull /* one bit per data page of 8 GiB fits */
+#define GMEM_GUEST_AGENT_GPA 0x140000ull
+#define GMEM_GUEST_AGENT_BYTES 0xc0000ull
 #define GMEM_GUEST_DATA_GPA 0x200000ull
 #define GMEM_GUEST_PAGE 4096ull
 
