@@ -35,6 +35,7 @@ struct PassStats {
   uint64_t data_pages = 0;   // sent with contents
   uint64_t zero_pages = 0;   // sent as ZERO runs (later passes) or skipped (pass 1)
   uint64_t unchanged_pages = 0;  // incremental pass 1: equal to the parent's, not sent
+  uint64_t private_pages = 0;    // exported by the guest's agent (sealed blobs)
   uint64_t raw_bytes = 0;    // page bytes read from guest memory
   uint64_t wire_bytes = 0;   // bytes the channel carried in this pass
   uint64_t elapsed_us = 0;
@@ -46,6 +47,9 @@ struct MigrationStats {
   uint64_t data_pages = 0;
   uint64_t zero_pages = 0;
   uint64_t unchanged_pages = 0;  // incremental: pages equal to the parent's, not sent
+  uint64_t private_pages = 0;     // exported by the guest's agent as sealed blobs
+  uint64_t agent_round_trips = 0; // doorbells rung on the source's agent
+  uint64_t agent_ms = 0;          // time the source's agent took
   uint64_t raw_bytes = 0;
   uint16_t channels = 1;
   uint64_t downtime_ms = 0;  // source pause to the target's resume (or to END without a peer)
@@ -133,6 +137,7 @@ struct TargetResult {
   uint16_t channels = 1;
   uint64_t data_pages = 0;
   uint64_t zero_pages = 0;
+  uint64_t private_pages = 0;  // imported by this VM's agent
   uint64_t records = 0;
   uint64_t wire_bytes = 0;
   VmmDigest digest;  // the target VM at resume (equals the source's at pause); empty if not compared

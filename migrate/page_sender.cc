@@ -65,11 +65,44 @@ void PageSender::AddPage(uint64_t page, format::RunKind kind) {
   }
 }
 
+Status PageSender::DropConvertedPages(PassStats& stats) {
+  GMEM_ASSIGN_OR_RETURN(uint64_t conversions, fence_->Conversions());
+  if (conversions == view_conversions_) return Status::Ok();  // nothing converted since the view
+  std::vector<format::PageRun> runs = std::move(slot_->batch.runs);
+  slot_->batch.runs.clear();
+  uint32_t kept = 0;
+  uint32_t data_index = 0;
+  for (const format::PageRun& run : runs) {
+    for (uint64_t page = run.first_page; page < run.first_page + run.npages; ++page) {
+      GMEM_ASSIGN_OR_RETURN(bool now_private, fence_->IsPrivateNow(region_index_, page));
+      if (run.kind == format::RunKind::kData) {
+        if (now_private) {
+          --stats.data_pages;  // never leaves: the agent exports the page
+        } else {
+          if (kept != data_index) {
+            std::memmove(slot_->buffer.data() + uint64_t{kept} * memory::kPageSize,
+                         slot_->buffer.data() + uint64_t{data_index} * memory::kPageSize, memory::kPageSize);
+          }
+          ++kept;
+          AddPage(page, run.kind);
+        }
+        ++data_index;
+      } else if (!now_private) {
+        AddPage(page, run.kind);
+      }
+    }
+  }
+  stats.raw_bytes -= uint64_t{buffered_ - kept} * memory::kPageSize;
+  buffered_ = kept;
+  return Status::Ok();
+}
+
 Status PageSender::Flush(SourceRegion& region, uint64_t generation, PassStats& stats) {
   if (handled_.empty()) return Status::Ok();
   GMEM_RETURN_IF_ERROR(region.tracker->MarkSent(handled_));
   stats.raw_bytes += uint64_t{buffered_} * memory::kPageSize;
   progress_ += handled_.size();
+  if (!slot_->batch.runs.empty() && fence_ != nullptr) GMEM_RETURN_IF_ERROR(DropConvertedPages(stats));
   if (!slot_->batch.runs.empty()) {
     slot_->batch.region_id = region.region.id;
     slot_->batch.generation = generation;
@@ -87,15 +120,18 @@ Status PageSender::Flush(SourceRegion& region, uint64_t generation, PassStats& s
 
 Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, uint64_t generation,
                         bool skip_zero, uint64_t total, PassStats& stats,
-                        const std::vector<memory::PageHash>* unchanged) {
+                        const std::vector<memory::PageHash>* unchanged, size_t region_index) {
   Status status;
+  region_index_ = region_index;
   total_ = total;
   const memory::AttributeMap& attrs = region.tracker->attributes();
   window_ = UINT64_MAX;
   dirty.ForEachSet([&](uint64_t page) {
     if (!status.ok()) return;
     if (attrs.Get(page) != memory::PageAttr::kShared) {
-      status = Unsupported("private page reached the page sender");
+      // Never read: a private page leaves only through the guest's agent (the engine refuses a
+      // VM with private pages unless an agent exports them).
+      if (!private_via_agent_) status = Unsupported("private page reached the page sender");
       return;
     }
     if (slot_ == nullptr) {

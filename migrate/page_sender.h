@@ -21,6 +21,20 @@ namespace gmem::migrate {
 
 inline constexpr uint32_t kBatchPages = 256;  // 1 MiB of page data per PAGES record
 
+// Tells a sender which pages were converted to private behind its back. The guest may convert
+// a page after the pass read the attributes and then write private data into it; a copy taken
+// in between would carry that data. (On real in-place conversion the host loses the page's
+// mapping instead and the copy faults; the emulation cannot revoke the toolkit's mapping.)
+class ConversionFence {
+ public:
+  virtual ~ConversionFence() = default;
+  // The VMM's count of completed conversions so far.
+  virtual Expected<uint64_t> Conversions() = 0;
+  // Whether page `page` of the region with layout index `region_index` is private now.
+  // Refreshes the view when Conversions() moved; a page converted after the copy does not matter.
+  virtual Expected<bool> IsPrivateNow(size_t region_index, uint64_t page) = 0;
+};
+
 class PageSender {
  public:
   PageSender(ChannelPool& pool, const std::atomic<bool>* cancel, MigrationEvents* events);
@@ -28,6 +42,15 @@ class PageSender {
   PageSender(const PageSender&) = delete;
   PageSender& operator=(const PageSender&) = delete;
 
+  // Private pages in a dirty set are left to the agent (skipped) instead of an error; `fence`
+  // (may be null) then vets every batch after its copies and before it leaves: pages converted to
+  // private meanwhile are dropped from it (the agent exports them). `conversions` is the fence's
+  // count when the pass read the attributes.
+  void set_private_via_agent(bool on, ConversionFence* fence) {
+    private_via_agent_ = on;
+    fence_ = fence;
+  }
+  void set_attributes_conversions(uint64_t conversions) { view_conversions_ = conversions; }
   // Starts counting progress for a new pass.
   void StartPass() { progress_ = 0; }
   // Sends the pages of `dirty` (shared pages only) with generation `generation`, adding to
@@ -35,7 +58,8 @@ class PageSender {
   // `unchanged` (an incremental stream's pass 1): a page whose content hashes to its entry there
   // is already on the target (the parent has it): it is marked sent, not sent.
   Status Send(SourceRegion& region, const memory::PageBitmap& dirty, uint64_t generation, bool skip_zero,
-              uint64_t total, PassStats& stats, const std::vector<memory::PageHash>* unchanged = nullptr);
+              uint64_t total, PassStats& stats, const std::vector<memory::PageHash>* unchanged = nullptr,
+              size_t region_index = 0);
 
  private:
   static constexpr uint64_t kWindowPages = 512;
@@ -47,6 +71,8 @@ class PageSender {
   bool IsHole(uint64_t page) const;
   Status CopyPage(SourceRegion& region, uint64_t page, std::byte* dst);
   Status Flush(SourceRegion& region, uint64_t generation, PassStats& stats);
+  // Drops the pages of the filled batch that are private now (ConversionFence).
+  Status DropConvertedPages(PassStats& stats);
   void AddPage(uint64_t page, format::RunKind kind);
 
   ChannelPool* pool_;
@@ -55,6 +81,10 @@ class PageSender {
   BatchSlot* slot_ = nullptr;      // the batch being filled
   std::vector<uint64_t> handled_;  // pages of the batch, skipped zero pages included
   uint32_t buffered_ = 0;          // data pages in the slot's buffer
+  bool private_via_agent_ = false;
+  ConversionFence* fence_ = nullptr;
+  uint64_t view_conversions_ = 0;
+  size_t region_index_ = 0;  // of the region being sent
   uint64_t window_ = UINT64_MAX;  // LoadWindow's window index
   bool window_known_ = false;     // mincore succeeded for it
   unsigned char resident_[kWindowPages] = {};

@@ -32,6 +32,33 @@ Bytes ToBytes(const std::string& s) {
 
 }  // namespace
 
+// The VMM's view: its conversion count (`query`) and attributes (`get-attributes`).
+class MigrationSource::VmmConversionFence final : public ConversionFence {
+ public:
+  VmmConversionFence(VmmClient& vmm, const format::LayoutRecord& layout) : vmm_(vmm), layout_(layout) {}
+  Expected<uint64_t> Conversions() override {
+    GMEM_ASSIGN_OR_RETURN(nlohmann::json info, vmm_.Ok({{"cmd", "query"}}));
+    latest_ = info.value("conversions", uint64_t{0});
+    return latest_;
+  }
+  Expected<bool> IsPrivateNow(size_t region_index, uint64_t page) override {
+    if (!view_.has_value() || view_conversions_ != latest_) {
+      // Count first, then the table: the table is at least as new as the count.
+      GMEM_ASSIGN_OR_RETURN(uint64_t count, Conversions());
+      GMEM_ASSIGN_OR_RETURN(view_, vmm_.GetAttributes(layout_));
+      view_conversions_ = count;
+    }
+    return (*view_)[region_index].map.Get(page) != memory::PageAttr::kShared;
+  }
+
+ private:
+  VmmClient& vmm_;
+  const format::LayoutRecord& layout_;
+  uint64_t latest_ = 0;
+  uint64_t view_conversions_ = 0;
+  std::optional<std::vector<RegionAttributes>> view_;
+};
+
 MigrationSource::MigrationSource(SourceOptions options, MigrationKey key)
     : options_(std::move(options)), key_(std::move(key)), policy_(options_.convergence) {}
 
@@ -49,15 +76,17 @@ Status MigrationSource::Attach() {
   std::string state = info.value("state", std::string());
   if (state != "running" && state != "paused") return InvalidArgument("the source VM is " + state);
   was_running_ = state == "running";
+  const nlohmann::json agent_info = info.value("agent", nlohmann::json::object());
+  agent_capable_ = agent_info.value("available", false) && agent_info.value("provisioned", false);
   mode_ = info.value("slot", std::string()) == "hva" ? DirtyMode::kKvmDirtyLog : DirtyMode::kContentHash;
   std::vector<UniqueFd> fds;
   GMEM_ASSIGN_OR_RETURN(layout_, vmm_->GetMemfds(fds));
   GMEM_ASSIGN_OR_RETURN(auto attrs, vmm_->GetAttributes(layout_));
   std::vector<memory::AttributeMap> maps;
   for (RegionAttributes& r : attrs) {
-    if (r.map.CountPrivate() != 0) {
+    if (r.map.CountPrivate() != 0 && !agent_capable_) {
       return Unsupported("the VM has private pages (region " + std::to_string(r.region_id) +
-                         "): migrating them needs the guest's export agent, which this build lacks");
+                         ") and no provisioned agent to export them (gmem-vmm --coco emulated --platform-key)");
     }
     maps.push_back(std::move(r.map));
   }
@@ -129,9 +158,74 @@ Status MigrationSource::StartWriters() {
     });
     GMEM_RETURN_IF_ERROR(writers[0].WriteAttrs(attrs));
   }
+  if (agent_capable_ && endpoints_[0].interactive) GMEM_RETURN_IF_ERROR(AgreeAgentKey(writers[0]));
   pool_ = std::make_unique<ChannelPool>(std::move(writers), kBatchPages);
   pool_->SyncWireBytes();
   sender_ = std::make_unique<PageSender>(*pool_, options_.cancel, options_.events);
+  if (exporter_ != nullptr) {
+    fence_ = std::make_unique<VmmConversionFence>(*vmm_, layout_);
+    sender_->set_private_via_agent(true, fence_.get());
+  }
+  return Status::Ok();
+}
+
+Status MigrationSource::AgreeAgentKey(format::ImageWriter& channel0) {
+  std::vector<const memory::GuestMemfdMapping*> mappings;
+  for (const SourceRegion& r : regions_) mappings.push_back(r.mapping.get());
+  GMEM_ASSIGN_OR_RETURN(agent_, ConnectAgent(options_.vmm_socket, layout_, mappings));
+  GMEM_ASSIGN_OR_RETURN(agent::HelloResponse hello,
+                        agent_.client->Hello(agent::Role::kExport, agent::Mode::kTransport, AgentSessionId(session_)));
+  // The share travels sealed in the stream; the target's agent answers with its own.
+  format::StateRecord record;
+  record.entries.push_back({kAgentShareEntry, hello.share});
+  GMEM_RETURN_IF_ERROR(channel0.WriteState(record));
+  SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
+  GMEM_ASSIGN_OR_RETURN(SwitchoverMessage answer, link.Receive());
+  if (answer.type == SwitchoverType::kAbort) return Status(Code::kPeerAborted, "the target aborted: " + answer.reason);
+  if (answer.type != SwitchoverType::kAgentShare) {
+    return ProtocolError("expected AGENT_SHARE, got " + std::string(SwitchoverTypeName(answer.type)));
+  }
+  Bytes share;
+  uint64_t target_key_id = 0;
+  GMEM_RETURN_IF_ERROR(DecodeAgentShare(answer.reason, share, target_key_id));
+  GMEM_ASSIGN_OR_RETURN(agent::PeerResponse peer, agent_.client->Peer(share));
+  if (peer.key_id != target_key_id) {
+    return AuthError("the two agents derived different transport keys (a host in between changed a key share?)");
+  }
+  exporter_ = std::make_unique<agent::AgentExporter>(*agent_.client, layout_, hello.epoch);
+  return Status::Ok();
+}
+
+Status MigrationSource::SendPrivatePages(uint32_t pass, PassStats& stats) {
+  // What the agent reports: private pages written (or converted to private) since their last
+  // export; on its first call of a session, every private page.
+  GMEM_ASSIGN_OR_RETURN(agent::DirtyReport dirty, agent_.client->Dirty());
+  for (SourceRegion& r : regions_) {
+    std::vector<uint64_t> pages;
+    const memory::AttributeMap& attrs = r.tracker->attributes();
+    if (dirty.all) {
+      attrs.ForEachRun([&](const memory::AttrRun& run) {
+        if (run.attr != memory::PageAttr::kPrivate) return;
+        for (uint64_t p = run.first; p < run.first + run.count; ++p) pages.push_back(p);
+      });
+    } else {
+      uint64_t first_gfn = r.region.gpa_base / memory::kPageSize;
+      for (uint64_t gfn : dirty.gfns) {
+        if (gfn >= first_gfn && gfn < first_gfn + r.region.npages()) pages.push_back(gfn - first_gfn);
+      }
+    }
+    for (size_t first = 0; first < pages.size(); first += format::kMaxBlobs) {
+      GMEM_RETURN_IF_ERROR(CheckCancel());
+      size_t count = std::min<size_t>(format::kMaxBlobs, pages.size() - first);
+      GMEM_ASSIGN_OR_RETURN(format::PrivateRecord record,
+                            exporter_->Export(r.region.id, std::span<const uint64_t>(pages).subspan(first, count)));
+      // Pages converted back to shared meanwhile are left out: the tracker sees the conversion.
+      if (record.blobs.empty()) continue;
+      record.generation = pass;
+      stats.private_pages += record.blobs.size();
+      GMEM_RETURN_IF_ERROR(pool_->writer(0).WritePrivate(record));
+    }
+  }
   return Status::Ok();
 }
 
@@ -140,13 +234,18 @@ Expected<std::vector<memory::DirtyReport>> MigrationSource::BeginPass(bool final
   if (mode_ == DirtyMode::kKvmDirtyLog) {
     GMEM_ASSIGN_OR_RETURN(logs, vmm_->DirtyLog(layout_));
   }
+  if (fence_ != nullptr) {
+    GMEM_ASSIGN_OR_RETURN(uint64_t conversions, fence_->Conversions());
+    sender_->set_attributes_conversions(conversions);
+  }
   GMEM_ASSIGN_OR_RETURN(auto attrs, vmm_->GetAttributes(layout_));
   std::vector<memory::DirtyReport> reports;
   for (size_t i = 0; i < regions_.size(); ++i) {
     SourceRegion& r = regions_[i];
-    if (attrs[i].map.CountPrivate() != 0) {
-      return Unsupported("the guest converted pages of region " + std::to_string(r.region.id) +
-                         " to private during the migration: this build cannot export private pages");
+    if (attrs[i].map.CountPrivate() != 0 && exporter_ == nullptr) {
+      return Unsupported("the guest has private pages in region " + std::to_string(r.region.id) +
+                         (agent_capable_ ? ": a file stream cannot carry them yet (no sealed export)"
+                                         : " and no provisioned agent to export them"));
     }
     if (r.log != nullptr) GMEM_RETURN_IF_ERROR(r.log->Add(logs[i]));
     if (final && r.region.gpa_base < kBootAreaBytes) {
@@ -191,9 +290,22 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   bool increment = pass == 1 && options_.base != nullptr;
   for (size_t i = 0; i < regions_.size(); ++i) {
     GMEM_RETURN_IF_ERROR(sender_->Send(regions_[i], reports[i].dirty, pass, /*skip_zero=*/pass == 1 && !increment,
-                                       stats.dirty_pages, stats, increment ? &options_.base->hashes[i] : nullptr));
+                                       stats.dirty_pages, stats, increment ? &options_.base->hashes[i] : nullptr, i));
   }
   GMEM_RETURN_IF_ERROR(pool_->Drain());
+  if (exporter_ != nullptr) {
+    // The attributes as of this pass (the target applies the newest), then the private pages.
+    for (const SourceRegion& r : regions_) {
+      format::AttrsRecord attrs;
+      attrs.region_id = r.region.id;
+      attrs.generation = pass;
+      r.tracker->attributes().ForEachRun([&](const memory::AttrRun& run) {
+        attrs.runs.push_back({run.first, run.count, static_cast<format::PageAttr>(run.attr)});
+      });
+      GMEM_RETURN_IF_ERROR(pool_->writer(0).WriteAttrs(attrs));
+    }
+    GMEM_RETURN_IF_ERROR(SendPrivatePages(pass, stats));
+  }
   stats.elapsed_us = MicrosSince(start);
   stats.wire_bytes = pool_->wire_bytes() - wire_before;
   format::PassRecord record;
@@ -210,6 +322,7 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   stats_.data_pages += stats.data_pages;
   stats_.zero_pages += stats.zero_pages;
   stats_.unchanged_pages += stats.unchanged_pages;
+  stats_.private_pages += stats.private_pages;
   stats_.raw_bytes += stats.raw_bytes;
   stats_.passes.push_back(stats);
   if (options_.events != nullptr) options_.events->OnPass(stats);
@@ -327,6 +440,11 @@ Expected<MigrationStats> MigrationSource::Run() {
     return st;
   }
   stats_.wire_bytes = pool_->wire_bytes();
+  if (agent_.client != nullptr) {
+    stats_.agent_round_trips = agent_.client->stats().round_trips;
+    stats_.agent_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(agent_.client->stats().agent_time).count());
+  }
   stats_.total_ms = MicrosSince(start_) / 1000;
   return stats_;
 }

@@ -20,7 +20,9 @@
 #include "migrate/convergence.h"
 #include "migrate/endpoint.h"
 #include "migrate/migration_types.h"
+#include "agent/agent_exporter.h"
 #include "migrate/page_sender.h"
+#include "migrate/private_pages.h"
 #include "migrate/source_region.h"
 #include "migrate/switchover.h"
 #include "migrate/throttled_sink.h"
@@ -47,6 +49,10 @@ class MigrationSource {
   // `final`), then sends. Sets `stopped` when the policy ends precopy before sending.
   Status RunPass(uint32_t pass, bool final, bool& stopped);
   Expected<std::vector<memory::DirtyReport>> BeginPass(bool final);
+  // Private pages (migrate/private_pages.h): the agents' key agreement, run once before pass 1,
+  // and one pass's export of what the agent reports dirty into PRIVATE records on channel 0.
+  Status AgreeAgentKey(format::ImageWriter& channel0);
+  Status SendPrivatePages(uint32_t pass, PassStats& stats);
   Status CheckCancel() const;
   // Restores the source after a failure that happened before READY.
   void Recover();
@@ -66,6 +72,11 @@ class MigrationSource {
   MigrationStats stats_;
   uint32_t passes_ = 0;
   bool was_running_ = false; // the VM ran when the engine attached
+  bool agent_capable_ = false;  // the VMM reports a provisioned agent
+  AgentConnection agent_;
+  std::unique_ptr<agent::AgentExporter> exporter_;  // set once the agents agreed on a key
+  class VmmConversionFence;
+  std::unique_ptr<VmmConversionFence> fence_;  // with exporter_: vets batches for conversions
   bool paused_ = false;      // this engine paused the source VM
   bool committed_ = false;       // COMMIT is being sent: never resume from here on
   std::chrono::steady_clock::time_point start_;

@@ -34,6 +34,7 @@ std::string_view SwitchoverTypeName(SwitchoverType type) {
     case SwitchoverType::kCommit: return "COMMIT";
     case SwitchoverType::kResumed: return "RESUMED";
     case SwitchoverType::kDigest: return "DIGEST";
+    case SwitchoverType::kAgentShare: return "AGENT_SHARE";
     default: return "INVALID";
   }
 }
@@ -82,7 +83,7 @@ Expected<SwitchoverMessage> SwitchoverLink::Receive() {
   SwitchoverMessage message;
   message.type = static_cast<SwitchoverType>(GetU32(head + 8));
   uint32_t reason_len = GetU32(head + 12);
-  if (message.type < SwitchoverType::kReady || message.type > SwitchoverType::kDigest) {
+  if (message.type < SwitchoverType::kReady || message.type > SwitchoverType::kAgentShare) {
     return ProtocolError("unknown switchover message type " + std::to_string(GetU32(head + 8)));
   }
   if (reason_len > kMaxAbortReason) return ProtocolError("switchover reason too long");

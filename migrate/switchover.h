@@ -31,6 +31,9 @@ enum class SwitchoverType : uint32_t {
   kCommit = 3,
   kResumed = 4,
   kDigest = 5,  // the source VM's "digest:checksum" at pause, in `reason`
+  // Target -> source, while the stream flows: the target agent's key share and key id
+  // (migrate/private_pages.h), in `reason`.
+  kAgentShare = 6,
 };
 
 struct SwitchoverMessage {

@@ -141,7 +141,9 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
       uint64_t stripe_end = std::min(end, (p / kStripePages + 1) * kStripePages);
       std::lock_guard<std::mutex> lock(page_locks_[(i * 31 + p / kStripePages) % page_locks_.size()]);
       for (; p < stripe_end; ++p) {
-        if (generation >= generations[p]) {
+        // The agent area belongs to this VM's agent while it imports: never overwrite its mailbox.
+        bool agent_area = importer_ != nullptr && InAgentArea(layout_.regions[i], p);
+        if (!agent_area && generation >= generations[p]) {
           generations[p] = generation;
           // SAFETY: the reader checked the run against the region (§5.3), so p < npages, and every
           // page of an incoming VM is shared in the toolkit's mapping until attributes are applied.
@@ -162,9 +164,47 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
   return Status::Ok();
 }
 
+Status MigrationTarget::AgreeAgentKey(const Bytes& source_share) {
+  if (importer_ != nullptr) return ProtocolError("a second agent session in one stream");
+  if (!endpoints_[0].interactive) return Unsupported("a file stream with a live agent session");
+  std::vector<const memory::GuestMemfdMapping*> mappings;
+  for (const memory::GuestMemfdMapping& m : mappings_) mappings.push_back(&m);
+  GMEM_ASSIGN_OR_RETURN(agent_, ConnectAgent(options_.vmm_socket, layout_, mappings));
+  GMEM_ASSIGN_OR_RETURN(agent::HelloResponse hello, agent_.client->Hello(agent::Role::kImport, agent::Mode::kTransport,
+                                                                         AgentSessionId(session_), source_share));
+  SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
+  GMEM_RETURN_IF_ERROR(link.Send({SwitchoverType::kAgentShare, EncodeAgentShare(hello.share, hello.key_id)}));
+  importer_ = std::make_unique<agent::AgentImporter>(*agent_.client, layout_, hello.epoch);
+  return Status::Ok();
+}
+
+Status MigrationTarget::OnPrivate(const format::PrivateRecord& record) {
+  if (importer_ == nullptr) return Unsupported("the stream carries private pages but no agent session");
+  size_t i = RegionIndex(record.region_id);
+  if (i == layout_.regions.size()) return ProtocolError("PRIVATE for an unknown region");
+  // The newest generation of a page wins, as for PAGES: drop blobs of pages sent again since.
+  std::vector<uint32_t>& generations = page_generation_[i];
+  uint32_t generation = static_cast<uint32_t>(std::min<uint64_t>(record.generation, UINT32_MAX));
+  format::PrivateRecord newest = record;
+  newest.blobs.clear();
+  for (const format::PrivateBlob& blob : record.blobs) {
+    std::lock_guard<std::mutex> lock(page_locks_[(i * 31 + blob.page / kStripePages) % page_locks_.size()]);
+    if (generation < generations[blob.page]) continue;
+    generations[blob.page] = generation;
+    newest.blobs.push_back(blob);
+  }
+  if (newest.blobs.empty()) return Status::Ok();
+  // The agent opens every blob (a forged, replayed or misplaced one fails the migration) and
+  // writes the pages in place, private.
+  GMEM_RETURN_IF_ERROR(importer_->Import(newest));
+  result_.private_pages += newest.blobs.size();
+  return Status::Ok();
+}
+
 Status MigrationTarget::OnState(const format::StateRecord& record) {
   for (const format::StateEntry& entry : record.entries) {
     if (entry.name == "vmm-state") state_ = ToString(entry.blob);
+    if (entry.name == kAgentShareEntry) GMEM_RETURN_IF_ERROR(AgreeAgentKey(entry.blob));
     if (entry.name == kMemoryCheckEntry) {
       if (ToString(entry.blob) != kMemoryCheckDigest) return CorruptError("unknown memory check '" + ToString(entry.blob) + "'");
       memory_check_ = true;
@@ -185,9 +225,7 @@ Status MigrationTarget::Dispatch(const format::Record& record) {
     std::lock_guard<std::mutex> lock(apply_mu_);
     if (auto* attrs = std::get_if<format::AttrsRecord>(&record.body)) st = OnAttrs(*attrs);
     else if (auto* state = std::get_if<format::StateRecord>(&record.body)) st = OnState(*state);
-    else if (std::holds_alternative<format::PrivateRecord>(record.body)) {
-      st = Unsupported("the stream carries private pages: this build has no agent to import them");
-    }
+    else if (auto* blobs = std::get_if<format::PrivateRecord>(&record.body)) st = OnPrivate(*blobs);
   }
   {
     std::lock_guard<std::mutex> lock(apply_mu_);
@@ -259,7 +297,9 @@ Status MigrationTarget::Apply() {
   if (!source_digest_.has_value() && !endpoints_[0].interactive) return CorruptError("the stream has no VM digest");
   std::vector<RegionAttributes> regions;
   for (size_t i = 0; i < attrs_.size(); ++i) {
-    if (attrs_[i].CountPrivate() != 0) return Unsupported("the stream marks private pages: no agent to import them");
+    if (attrs_[i].CountPrivate() != 0 && importer_ == nullptr) {
+      return Unsupported("the stream marks private pages but carried no agent session to import them");
+    }
     regions.push_back({layout_.regions[i].id, attrs_[i]});
   }
   GMEM_RETURN_IF_ERROR(vmm_->SetAttributes(regions));

@@ -21,7 +21,9 @@
 #include "memory/attribute_map.h"
 #include "memory/guest_memfd_mapping.h"
 #include "migrate/endpoint.h"
+#include "agent/agent_exporter.h"
 #include "migrate/migration_types.h"
+#include "migrate/private_pages.h"
 #include "migrate/vmm_client.h"
 
 namespace gmem::migrate {
@@ -47,6 +49,10 @@ class MigrationTarget {
   Status OnAttrs(const format::AttrsRecord& record);
   Status OnPages(const format::PagesRecord& record);
   Status OnState(const format::StateRecord& record);
+  Status OnPrivate(const format::PrivateRecord& record);
+  // The source's agent share arrived (STATE "agent-share"): starts this VM's import session and
+  // sends the answer back.
+  Status AgreeAgentKey(const Bytes& source_share);
   Status Apply();
   Status Switchover();
   size_t RegionIndex(uint32_t region_id) const;
@@ -72,6 +78,8 @@ class MigrationTarget {
   std::string state_;
   std::optional<VmmDigest> source_digest_;
   bool memory_check_ = false;
+  AgentConnection agent_;
+  std::unique_ptr<agent::AgentImporter> importer_;  // set once the agents agreed on a key
   // The chain of images received so far (an incremental restore): their count, and the stream id
   // and channel-0 END digest of the last one, which the next must name as its parent.
   size_t images_ = 0;

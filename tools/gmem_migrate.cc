@@ -199,15 +199,23 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
   double secs = static_cast<double>(s.total_ms) / 1000.0;
   reporter.Emit({{"event", "complete"}, {"passes", s.passes.size()}, {"channels", s.channels}, {"wire_bytes", s.wire_bytes},
                  {"raw_bytes", s.raw_bytes}, {"data_pages", s.data_pages}, {"zero_pages", s.zero_pages},
+                 {"private_pages", s.private_pages}, {"agent_round_trips", s.agent_round_trips},
+                 {"agent_ms", s.agent_ms},
                  {"compression_ratio", s.compression_ratio()}, {"downtime_ms", s.downtime_ms},
                  {"total_ms", s.total_ms}, {"pass_limit_hit", s.pass_limit_hit},
                  {"stop_reason", s.stop_reason}, {"estimated_downtime_ms", s.estimated_downtime_ms}, {"acknowledged", s.acknowledged},
                  {"digest", s.source_digest.digest}, {"checksum", s.source_digest.checksum}});
   if (!flags.json && !quiet) {
-    std::printf("migrated: %zu passes%s, %u channel(s), %.1f MiB on the wire (%.2fx), %llu data + %llu zero pages, "
+    std::string private_text =
+        s.private_pages == 0 ? ""
+                             : " + " + std::to_string(s.private_pages) + " private (sealed by the agent, " +
+                                   std::to_string(s.agent_round_trips) + " round trips, " +
+                                   std::to_string(s.agent_ms) + " ms)";
+    std::printf("migrated: %zu passes%s, %u channel(s), %.1f MiB on the wire (%.2fx), %llu data + %llu zero%s pages, "
                 "%.1f MiB/s, downtime %llu ms, total %.2f s%s\n",
                 s.passes.size(), s.stop_reason == "converged" ? "" : (" (" + s.stop_reason + ")").c_str(), unsigned{s.channels}, Mib(s.wire_bytes), s.compression_ratio(),
                 static_cast<unsigned long long>(s.data_pages), static_cast<unsigned long long>(s.zero_pages),
+                private_text.c_str(),
                 secs > 0 ? Mib(s.wire_bytes) / secs : 0.0, static_cast<unsigned long long>(s.downtime_ms), secs,
                 s.acknowledged ? "" : "; no acknowledgement: the source VM stays paused");
   }
@@ -237,6 +245,7 @@ int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
   if (!result.ok()) return ReportError(reporter, "recv from '" + flags.from + "'", result.status());
   reporter.Emit({{"event", "complete"}, {"records", result->records}, {"wire_bytes", result->wire_bytes},
                  {"data_pages", result->data_pages}, {"zero_pages", result->zero_pages},
+                 {"private_pages", result->private_pages},
                  {"digest", result->digest.digest}, {"checksum", result->digest.checksum}});
   if (!flags.json && !quiet) {
     std::string check = result->digest.digest.empty()

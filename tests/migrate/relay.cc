@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 
 #include "transport/sockets.h"
 
@@ -39,6 +40,8 @@ void Relay::Run() {
     if (!b.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (!b.ok()) return;
+  std::ofstream capture;
+  if (!fault_.capture_path.empty()) capture.open(fault_.capture_path, std::ios::binary | std::ios::app);
   uint64_t upstream = 0;
   uint64_t downstream = 0;
   char buf[65536];
@@ -59,6 +62,7 @@ void Relay::Run() {
             static_cast<uint64_t>(fault_.flip_offset) < upstream + static_cast<uint64_t>(n)) {
           buf[fault_.flip_offset - static_cast<int64_t>(upstream)] ^= 1;
         }
+        if (capture.is_open()) capture.write(buf, n);
         upstream += static_cast<uint64_t>(n);
         forwarded_.store(upstream);
       } else {

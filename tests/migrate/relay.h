@@ -21,6 +21,8 @@ struct RelayFault {
   // Swallow target -> source data beyond this many bytes, keeping both connections open: the
   // source waits for a reply that never comes.
   int64_t hold_reply_after = -1;
+  // Append every source -> target byte to this file (a capture of what left the source).
+  std::string capture_path = {};
 };
 
 class Relay {
