@@ -60,6 +60,21 @@ Expected<AgentClient> AgentClient::ForMapping(const memory::GuestMemfdMapping& m
   return Create(MutableByteSpan(mapping.data() + offset, kAreaBytes), doorbell);
 }
 
+namespace {
+
+// Orders the host's accesses to the mailbox against the agent's, which runs in another process
+// (or in the guest). ThreadSanitizer rejects thread fences (GCC: -Werror=tsan) and cannot see
+// the other side anyway; there a compiler barrier remains, and the doorbell's syscall orders.
+inline void MailboxFence(std::memory_order order) {
+#if defined(__SANITIZE_THREAD__)
+  std::atomic_signal_fence(order);
+#else
+  std::atomic_thread_fence(order);
+#endif
+}
+
+}  // namespace
+
 Expected<Bytes> AgentClient::Call(MessageType type, ByteSpan body) {
   const uint64_t id = next_request_id_++;
   auto start = std::chrono::steady_clock::now();
@@ -70,13 +85,13 @@ Expected<Bytes> AgentClient::Call(MessageType type, ByteSpan body) {
   std::byte page[kMailboxPageBytes] = {};
   GMEM_RETURN_IF_ERROR(EncodeRequest(h, body, MutableByteSpan(page, kMailboxPageBytes)));
   std::memcpy(request_page().data(), page, kHeaderBytes + body.size());
-  std::atomic_thread_fence(std::memory_order_release);
+  MailboxFence(std::memory_order_release);
   ++stats_.round_trips;
   GMEM_RETURN_IF_ERROR(doorbell_->Ring().WithContext(std::string("agent: ") + std::string(MessageTypeName(type))));
   // Single fetch of the response; poll until it names this request (an agent may answer late).
   const std::string what = "agent: " + std::string(MessageTypeName(type));
   for (auto backoff = std::chrono::microseconds(20);; backoff = std::min(backoff * 2, std::chrono::microseconds(5000))) {
-    std::atomic_thread_fence(std::memory_order_acquire);
+    MailboxFence(std::memory_order_acquire);
     std::memcpy(page, response_page().data(), kMailboxPageBytes);
     ByteSpan response_body;
     auto rh = DecodeResponseHeader(ByteSpan(page, kMailboxPageBytes), &response_body);
