@@ -46,7 +46,7 @@ struct Share {
   uint16_t minor = kVersionMinor;
   Role role = Role::kInvalid;
   Mode mode = Mode::kInvalid;
-  uint32_t epoch = 0;         // EXPORT: the session's epoch; IMPORT: 0
+  uint32_t epoch = 0;         // the export session's epoch (an importer's share repeats it)
   SessionId session_id{};
   Measurement measurement{};  // the agent's guest identity
   Key32 key_material{};       // TRANSPORT: X25519 public key; SEALED: the agent salt

@@ -112,7 +112,7 @@ struct ImportRequest {
   std::vector<ImportEntry> entries;  // 1..kMaxPagesPerRequest
 };
 Bytes EncodeImportRequest(const ImportRequest& request);
-// Also checks every entry's range lies inside the bounce buffer (kLimit is the agent's answer).
+// The agent itself checks that every entry's range lies inside the bounce buffer (kLimit if not).
 Expected<ImportRequest> DecodeImportRequest(ByteSpan body);
 
 struct ImportResponse {
