@@ -23,4 +23,28 @@ std::optional<int> ParseArgs(CLI::App& app, int argc, char** argv, std::string_v
   return std::nullopt;
 }
 
+Status ParseCompress(const std::string& text, format::Compression& compression, int& zstd_level) {
+  if (text == "none") {
+    compression = format::Compression::kNone;
+    return Status::Ok();
+  }
+  if (text == "zstd") {
+    compression = format::Compression::kZstd;
+    return Status::Ok();
+  }
+  if (text.starts_with("zstd:")) {
+    try {
+      size_t used = 0;
+      int level = std::stoi(text.substr(5), &used);
+      if (used == text.size() - 5 && level >= -7 && level <= 19) {
+        compression = format::Compression::kZstd;
+        zstd_level = level;
+        return Status::Ok();
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  return InvalidArgument("--compress: expected zstd, zstd:LEVEL (-7..19) or none, not '" + text + "'");
+}
+
 }  // namespace gmem::tools

@@ -2,7 +2,11 @@
 // Flag parsing shared by the tools: CLI11's exceptions stay here.
 
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include "base/status.h"
+#include "format/wire.h"
 
 namespace CLI {
 class App;
@@ -14,5 +18,9 @@ namespace gmem::tools {
 // to return at once: 0 after --help (printed), kExitUsage after a bad flag, reported as one line
 // "<tool>: <problem> (see --help)".
 std::optional<int> ParseArgs(CLI::App& app, int argc, char** argv, std::string_view tool);
+
+// --compress: "zstd" (level unchanged), "zstd:LEVEL" (-7..19) or "none"; kInvalidArgument
+// otherwise, naming the flag.
+Status ParseCompress(const std::string& text, format::Compression& compression, int& zstd_level);
 
 }  // namespace gmem::tools

@@ -78,22 +78,6 @@ Expected<uint64_t> ParseRate(const std::string& text) {
   return static_cast<uint64_t>(value * scale);
 }
 
-Status ParseCompress(const std::string& text, migrate::SourceOptions& options) {
-  if (text == "none") {
-    options.compression = format::Compression::kNone;
-    return Status::Ok();
-  }
-  if (text == "zstd") return Status::Ok();
-  if (text.starts_with("zstd:")) {
-    try {
-      options.zstd_level = std::stoi(text.substr(5));
-      if (options.zstd_level >= -7 && options.zstd_level <= 19) return Status::Ok();
-    } catch (const std::exception&) {
-    }
-  }
-  return InvalidArgument("--compress: expected zstd, zstd:LEVEL (-7..19) or none, not '" + text + "'");
-}
-
 double Mib(uint64_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
 
 // Progress: a constant-width line on a TTY (at most 5 times a second), or NDJSON events.
@@ -182,7 +166,7 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
   options.convergence = {flags.downtime_ms, flags.max_passes};
   options.channels = flags.channels;
   options.verify_memory = flags.verify_memory;
-  Status st = ParseCompress(flags.compress, options);
+  Status st = ParseCompress(flags.compress, options.compression, options.zstd_level);
   if (!st.ok()) return ReportError(reporter, "send", st);
   auto rate = ParseRate(flags.bandwidth);
   if (!rate.ok()) return ReportError(reporter, "send", rate.status());

@@ -199,23 +199,6 @@ Expected<migrate::MigrationKey> LoadMigrationKey(const KeyArgs& args) {
   return key;
 }
 
-Status ParseCompress(const std::string& text, snapshot::SaveOptions& options) {
-  if (text == "none") {
-    options.compression = format::Compression::kNone;
-    return Status::Ok();
-  }
-  if (text == "zstd") return Status::Ok();
-  if (text.starts_with("zstd:")) {
-    try {
-      size_t used = 0;
-      options.zstd_level = std::stoi(text.substr(5), &used);
-      if (used == text.size() - 5 && options.zstd_level >= -7 && options.zstd_level <= 19) return Status::Ok();
-    } catch (const std::exception&) {
-    }
-  }
-  return InvalidArgument("--compress: expected zstd, zstd:LEVEL (-7..19) or none, not '" + text + "'");
-}
-
 // Progress of a save: one constant-width line on a TTY (at most 5 a second), or NDJSON events.
 class Reporter final : public migrate::MigrationEvents {
  public:
@@ -270,7 +253,7 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
   options.out_path = flags.out;
   options.parent_path = flags.parent;
   options.stop = flags.stop;
-  if (Status st = ParseCompress(flags.compress, options); !st.ok()) return reporter.Error(what, st);
+  if (Status st = ParseCompress(flags.compress, options.compression, options.zstd_level); !st.ok()) return reporter.Error(what, st);
   auto key = LoadMigrationKey(key_args);
   if (!key.ok()) return reporter.Error(what, key.status());
   // SIGINT/SIGTERM: the engine checks the flag between batches (save) or records (restore).
