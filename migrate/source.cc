@@ -19,6 +19,17 @@ using Clock = std::chrono::steady_clock;
 // "dirty-log"): no dirty source sees that, so the final pass resends the whole boot area.
 constexpr uint64_t kBootAreaBytes = uint64_t{2} << 20;
 
+// The region's attributes as the tracker knows them, as an ATTRS record of `generation`.
+format::AttrsRecord AttrsRecordOf(const SourceRegion& r, uint64_t generation) {
+  format::AttrsRecord attrs;
+  attrs.region_id = r.region.id;
+  attrs.generation = generation;
+  r.tracker->attributes().ForEachRun([&](const memory::AttrRun& run) {
+    attrs.runs.push_back({run.first, run.count, static_cast<format::PageAttr>(run.attr)});
+  });
+  return attrs;
+}
+
 uint64_t MicrosSince(Clock::time_point t) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
 }
@@ -150,13 +161,7 @@ Status MigrationSource::StartWriters() {
   }
   GMEM_RETURN_IF_ERROR(writers[0].WriteLayout(layout_));
   for (const SourceRegion& r : regions_) {
-    format::AttrsRecord attrs;
-    attrs.region_id = r.region.id;
-    attrs.generation = 1;
-    r.tracker->attributes().ForEachRun([&](const memory::AttrRun& run) {
-      attrs.runs.push_back({run.first, run.count, static_cast<format::PageAttr>(run.attr)});
-    });
-    GMEM_RETURN_IF_ERROR(writers[0].WriteAttrs(attrs));
+    GMEM_RETURN_IF_ERROR(writers[0].WriteAttrs(AttrsRecordOf(r, 1)));
   }
   if (agent_capable_ && endpoints_[0].interactive) GMEM_RETURN_IF_ERROR(AgreeAgentKey(writers[0]));
   pool_ = std::make_unique<ChannelPool>(std::move(writers), kBatchPages);
@@ -296,13 +301,7 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   if (exporter_ != nullptr) {
     // The attributes as of this pass (the target applies the newest), then the private pages.
     for (const SourceRegion& r : regions_) {
-      format::AttrsRecord attrs;
-      attrs.region_id = r.region.id;
-      attrs.generation = pass;
-      r.tracker->attributes().ForEachRun([&](const memory::AttrRun& run) {
-        attrs.runs.push_back({run.first, run.count, static_cast<format::PageAttr>(run.attr)});
-      });
-      GMEM_RETURN_IF_ERROR(pool_->writer(0).WriteAttrs(attrs));
+      GMEM_RETURN_IF_ERROR(pool_->writer(0).WriteAttrs(AttrsRecordOf(r, pass)));
     }
     GMEM_RETURN_IF_ERROR(SendPrivatePages(pass, stats));
   }

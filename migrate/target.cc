@@ -139,7 +139,7 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
       // Pages are applied under the lock of their stripe, so that two channels carrying the same
       // page (different passes) cannot interleave the generation check and the copy.
       uint64_t stripe_end = std::min(end, (p / kStripePages + 1) * kStripePages);
-      std::lock_guard<std::mutex> lock(page_locks_[(i * 31 + p / kStripePages) % page_locks_.size()]);
+      std::lock_guard<std::mutex> lock(PageLock(i, p));
       for (; p < stripe_end; ++p) {
         // The agent area belongs to this VM's agent while it imports: never overwrite its mailbox.
         bool agent_area = importer_ != nullptr && InAgentArea(layout_.regions[i], p);
@@ -188,7 +188,7 @@ Status MigrationTarget::OnPrivate(const format::PrivateRecord& record) {
   format::PrivateRecord newest = record;
   newest.blobs.clear();
   for (const format::PrivateBlob& blob : record.blobs) {
-    std::lock_guard<std::mutex> lock(page_locks_[(i * 31 + blob.page / kStripePages) % page_locks_.size()]);
+    std::lock_guard<std::mutex> lock(PageLock(i, blob.page));
     if (generation < generations[blob.page]) continue;
     generations[blob.page] = generation;
     newest.blobs.push_back(blob);

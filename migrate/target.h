@@ -70,6 +70,10 @@ class MigrationTarget {
   std::mutex apply_mu_;
   static constexpr uint64_t kStripePages = 512;
   std::array<std::mutex, 64> page_locks_;
+  // The lock of the stripe holding page `page` of the region with layout index `region`.
+  std::mutex& PageLock(size_t region, uint64_t page) {
+    return page_locks_[(region * 31 + page / kStripePages) % page_locks_.size()];
+  }
   format::LayoutRecord layout_;
   std::vector<memory::GuestMemfdMapping> mappings_;
   std::vector<memory::AttributeMap> attrs_;
