@@ -30,6 +30,7 @@ struct RunFlags {
   std::string slot;
   std::string coco = "none";
   std::string contents = "preserve";
+  uint32_t private_percent = 0;
   std::string workload = "dirty";
   uint64_t seed = 0;
   uint64_t steps = 0;
@@ -61,6 +62,7 @@ Expected<vmm::VmmConfig> MakeConfig(const RunFlags& f) {
   }
   GMEM_ASSIGN_OR_RETURN(c.coco, vmm::ParseCocoMode(f.coco));
   GMEM_ASSIGN_OR_RETURN(c.contents, vmm::ParseConversionContent(f.contents));
+  c.private_percent = f.private_percent;
   GMEM_ASSIGN_OR_RETURN(c.workload, vmm::ParseWorkload(f.workload));
   c.seed = f.seed;
   c.steps = f.steps;
@@ -161,6 +163,12 @@ int main(int argc, char** argv) {
   run->add_option("--slot", f.slot, "memslots: gmem (KVM_MEM_GUEST_MEMFD) or hva (classic, dirty-logged)");
   run->add_option("--coco", f.coco, "none (all shared) or emulated (private pages in the VMM's table)");
   run->add_option("--convert-contents", f.contents, "what a conversion does to contents: preserve, zero, scramble");
+  run->add_option("--private", f.private_percent,
+                  "percent (0..100) of the data pages (guest-physical 2 MiB and up) that start private, as an SNP "
+                  "guest's memory does: 64 KiB runs chosen from --seed, contents kept; not counted as conversions. "
+                  "Needs --coco emulated")
+      ->default_val(0)
+      ->check(kUnsigned);
   run->add_option("--workload", f.workload, "dirty|convert|idle[:rate=N,pages=N,words=N,every=N,log=0|1]");
   run->add_option("--seed", f.seed, "seed of the initial contents and the workload")->check(kUnsigned);
   run->add_option("--steps", f.steps, "total steps, then print checksum=<hex> and exit (0: run until quit)")

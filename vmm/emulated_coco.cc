@@ -49,14 +49,15 @@ Status EmulatedCoco::ApplyContents(size_t index, uint64_t first, uint64_t count)
   return InvalidArgument("invalid conversion contents policy");
 }
 
-Status EmulatedCoco::ConvertInRegion(size_t index, uint64_t first, uint64_t count, PageAttr attr) {
+Status EmulatedCoco::ConvertInRegion(size_t index, uint64_t first, uint64_t count, PageAttr attr,
+                                     bool apply_contents) {
   // Only the pages whose attribute really changes see the contents policy.
   std::vector<memory::PageRange> changing;
   sources_[index].attributes().ForEachRunIn(first, count, [&](const memory::AttrRun& run) {
     if (run.attr != attr) changing.push_back(memory::PageRange{run.first, run.count});
   });
   for (const memory::PageRange& run : changing) {
-    GMEM_RETURN_IF_ERROR(ApplyContents(index, run.first, run.count));
+    if (apply_contents) GMEM_RETURN_IF_ERROR(ApplyContents(index, run.first, run.count));
     GMEM_RETURN_IF_ERROR(sources_[index].Convert(run.first, run.count, attr));
   }
   return Status::Ok();
@@ -76,7 +77,8 @@ Status EmulatedCoco::Apply(const ConversionRequest& request) {
     uint64_t a = request.gpa > r.gpa_base ? request.gpa : r.gpa_base;
     uint64_t b = end < r.gpa_end() ? end : r.gpa_end();
     if (a >= b) continue;
-    GMEM_RETURN_IF_ERROR(ConvertInRegion(i, (a - r.gpa_base) / GMEM_GUEST_PAGE, (b - a) / GMEM_GUEST_PAGE, request.attr));
+    GMEM_RETURN_IF_ERROR(ConvertInRegion(i, (a - r.gpa_base) / GMEM_GUEST_PAGE, (b - a) / GMEM_GUEST_PAGE, request.attr,
+                                         /*apply_contents=*/true));
   }
   ++conversions_;
   return Status::Ok();
@@ -129,6 +131,31 @@ Status EmulatedCoco::AcceptPrivate(uint64_t gpa, uint64_t npages) {
     }
   }
   return InvalidArgument("accepting [" + std::to_string(gpa) + ", " + std::to_string(end) + ") leaves a region of guest RAM");
+}
+
+Status EmulatedCoco::MakePrivateAtBoot(std::span<const memory::PageRange> runs) {
+  if (mode_ == CocoMode::kNone) return Unsupported("no private memory (--coco none): every page stays shared");
+  const memory::Layout& layout = memory_.layout();
+  const uint64_t npages = memory_.total_bytes() / GMEM_GUEST_PAGE;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const memory::PageRange& run : runs) {
+    if (run.count == 0 || run.first >= npages || run.count > npages - run.first) {
+      return InvalidArgument("private at boot: pages [" + std::to_string(run.first) + ", +" + std::to_string(run.count) +
+                             ") leave guest RAM");
+    }
+    // A run may span regions (the regions tile guest RAM).
+    for (size_t i = 0; i < layout.regions().size(); ++i) {
+      const memory::Region& r = layout.regions()[i];
+      const uint64_t base = r.gpa_base / GMEM_GUEST_PAGE;
+      const uint64_t a = run.first > base ? run.first : base;
+      const uint64_t b = run.end() < base + r.npages() ? run.end() : base + r.npages();
+      if (a >= b) continue;
+      GMEM_RETURN_IF_ERROR(ConvertInRegion(i, a - base, b - a, PageAttr::kPrivate, /*apply_contents=*/false));
+    }
+  }
+  // The initial state, not a change to it: nothing for dirty tracking to see.
+  for (auto& s : sources_) s.TakeConversions();
+  return Status::Ok();
 }
 
 std::vector<std::vector<memory::PageRange>> EmulatedCoco::TakeConversions() {

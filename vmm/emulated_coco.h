@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "base/expected.h"
@@ -62,6 +63,16 @@ class EmulatedCoco {
   // policy applies. kUnsupported under CocoMode::kNone, kInvalidArgument outside guest RAM.
   Status AcceptPrivate(uint64_t gpa, uint64_t npages);
 
+  // Boot-time private memory (`--private`): makes the guest pages (gfns) of `runs` private through
+  // the table update a conversion to private makes, but keeps their contents (no contents policy:
+  // the seeded or --init-from contents are the guest's private data) and counts no conversion
+  // (conversions() stays 0; the VM starts this way, as an SNP guest's launch memory does). Leaves
+  // the conversion log empty: the private pages are part of the initial state, not changes to it.
+  // Runs may span regions. REQUIRES: before any vCPU runs. kUnsupported under CocoMode::kNone;
+  // kInvalidArgument for a run that leaves guest RAM (the table may then be partly changed: the VM
+  // must not start).
+  Status MakePrivateAtBoot(std::span<const memory::PageRange> runs);
+
   // Conversions applied since the previous call (ranges per region), for dirty tracking.
   std::vector<std::vector<memory::PageRange>> TakeConversions();
   uint64_t conversions() const;
@@ -72,7 +83,9 @@ class EmulatedCoco {
       : memory_(memory), mode_(mode), contents_(contents), seed_(seed), sources_(std::move(sources)) {}
   // Applies the contents policy to pages [first, first + count) of region `index`.
   Status ApplyContents(size_t index, uint64_t first, uint64_t count);
-  Status ConvertInRegion(size_t index, uint64_t first, uint64_t count, memory::PageAttr attr);
+  // Converts pages [first, first + count) of region `index` to `attr`; the pages whose attribute
+  // changes get the contents policy first when `apply_contents`. REQUIRES: mu_ held.
+  Status ConvertInRegion(size_t index, uint64_t first, uint64_t count, memory::PageAttr attr, bool apply_contents);
 
   const GuestMemory& memory_;
   const CocoMode mode_;

@@ -147,4 +147,37 @@ Status LoadRawImage(const GuestMemory& memory, const std::string& path) {
   return Status::Ok();
 }
 
+std::vector<memory::PageRange> BootPrivateRuns(uint64_t seed, uint64_t data_npages, uint32_t percent) {
+  const uint64_t candidates = data_npages / kBootPrivateRunPages;
+  const uint64_t want = (candidates * percent + 50) / 100;
+  // Selection sampling (Knuth's algorithm S): exactly `want` of the candidates, each with the same
+  // chance, in one ordered pass. A stream of its own, so that the contents' runs do not align with
+  // the private ones.
+  uint64_t state = seed ^ 0x7072697661746531ULL;
+  std::vector<memory::PageRange> runs;
+  uint64_t chosen = 0;
+  for (uint64_t i = 0; i < candidates && chosen < want; ++i) {
+    if (Next(state) % (candidates - i) >= want - chosen) continue;
+    ++chosen;
+    uint64_t first = i * kBootPrivateRunPages;
+    if (!runs.empty() && runs.back().end() == first) {
+      runs.back().count += kBootPrivateRunPages;
+    } else {
+      runs.push_back(memory::PageRange{first, kBootPrivateRunPages});
+    }
+  }
+  return runs;
+}
+
+Status MarkPrivateInRecord(std::span<std::byte> record, std::span<const memory::PageRange> runs) {
+  for (const memory::PageRange& run : runs) {
+    if (run.end() < run.first || run.end() > record.size() * 8) {
+      return InvalidArgument("data pages [" + std::to_string(run.first) + ", " + std::to_string(run.end()) +
+                             ") do not fit the private-page record");
+    }
+    for (uint64_t p = run.first; p < run.end(); ++p) record[p / 8] |= std::byte{1} << (p % 8);
+  }
+  return Status::Ok();
+}
+
 }  // namespace gmem::vmm

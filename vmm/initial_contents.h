@@ -5,11 +5,17 @@
 // text-like 25% (1..32), structured records 20% (1..32), random 20% (1..64). Or from a raw image.
 // Only the data pages (guest-physical GMEM_GUEST_DATA_GPA and up) are written: the boot area is
 // the VMM's (vmm/x86_boot.h).
+//
+// The attributes a VM starts with (`--private PERCENT`, emulated CoCo) are chosen here too, from
+// the same seed: an SNP guest starts with most of its memory private, not all shared.
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
+#include "memory/page.h"
 #include "vmm/guest_memory.h"
 
 namespace gmem::vmm {
@@ -32,6 +38,22 @@ Status LayDownSeededContents(const GuestMemory& memory, uint64_t seed);
 // multiple of 4096 and at most the memory size; bytes past its end stay zero. The boot area of
 // the image is overwritten afterwards by the VMM.
 Status LoadRawImage(const GuestMemory& memory, const std::string& path);
+
+// Private memory at boot is chosen in runs of this many pages (64 KiB), aligned to the run size.
+inline constexpr uint64_t kBootPrivateRunPages = 16;
+
+// The data pages (indices from GMEM_GUEST_DATA_GPA) a VM with `--private percent` starts with
+// private: of the data_npages / kBootPrivateRunPages whole aligned runs, round(percent % of them),
+// picked uniformly at random by a generator seeded from `seed` alone. Every run is private with the
+// same probability, so private pages are spread over all of RAM; the boot area (guest-physical
+// [0, GMEM_GUEST_DATA_GPA): page tables, GDT, code, control pages, the guest's record, the agent
+// area) is never among them. Returned in order, neighbours merged. REQUIRES: percent <= 100.
+std::vector<memory::PageRange> BootPrivateRuns(uint64_t seed, uint64_t data_npages, uint32_t percent);
+
+// Sets the bits of the data pages in `runs` in the guest's record of its private pages (`record`,
+// guest-physical GMEM_GUEST_RECORD_GPA: one bit per data page, LSB first), so that the guest knows
+// which of its pages start private. kInvalidArgument if a run does not fit the record.
+Status MarkPrivateInRecord(std::span<std::byte> record, std::span<const memory::PageRange> runs);
 
 // ---- implementation ----
 

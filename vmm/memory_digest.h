@@ -9,7 +9,7 @@
 // read as, without faulting them in.
 //
 // Checksum = XXH3-64 over ("gmemkit-checksum-v1", each vCPU's step count and running digest, the
-// memory digest). It depends only on (workload, seed, steps, layout, vCPUs): rate, pauses,
+// memory digest). It depends only on (workload, seed, steps, layout, vCPUs, --private): rate, pauses,
 // snapshots and migrations leave it alone, and any page a migration got wrong changes it.
 
 #include <cstdint>

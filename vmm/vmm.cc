@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "memory/kvm_uapi.h"
 #include "vmm/guest/guest_abi.h"
@@ -78,10 +80,33 @@ Status Vmm::BuildFresh() {
   boot.seed = config_.seed;
   boot.steps = config_.steps;
   GMEM_RETURN_IF_ERROR(WriteBootArea(memory_->HostAddress(0, GMEM_GUEST_DATA_GPA), boot));
+  if (config_.private_percent != 0) GMEM_RETURN_IF_ERROR(MakePrivateAtBoot());
   if (config_.coco == CocoMode::kEmulated) {
     GMEM_RETURN_IF_ERROR(vm_.EnableCap(KVM_CAP_EXIT_HYPERCALL, uint64_t{1} << KVM_HC_MAP_GPA_RANGE));
   }
   return CreateVcpus(nullptr);
+}
+
+Status Vmm::MakePrivateAtBoot() {
+  // Data pages only: the boot area (page tables, GDT, code, control pages, the guest's record and
+  // the agent area, all below GMEM_GUEST_DATA_GPA) must be shared for the VMM, the guest and the
+  // agent's host side to reach it. Past it nothing needs to be shared at boot: the guest reads
+  // and writes its data pages whatever their attribute (vmm/emulated_coco.h).
+  std::vector<memory::PageRange> runs =
+      BootPrivateRuns(config_.seed, DataPages(config_.mem_bytes), config_.private_percent);
+  std::vector<memory::PageRange> gfns;
+  gfns.reserve(runs.size());
+  for (const memory::PageRange& run : runs) {
+    gfns.push_back(memory::PageRange{GMEM_GUEST_DATA_GPA / GMEM_GUEST_PAGE + run.first, run.count});
+  }
+  GMEM_RETURN_IF_ERROR(coco_->MakePrivateAtBoot(gfns));
+  // The guest keeps its own record of its private pages (the convert workload flips what it
+  // says): it must know which ones it starts with. WriteBootArea zeroed it.
+  std::byte* record = memory_->HostAddress(GMEM_GUEST_RECORD_GPA, GMEM_GUEST_RECORD_BYTES);
+  if (record == nullptr) return InvalidArgument("private at boot: no memory for the guest's private-page record");
+  // SAFETY: HostAddress checked that the whole record lies inside region 0's mapping.
+  return MarkPrivateInRecord(std::span<std::byte>(record, GMEM_GUEST_RECORD_BYTES), runs)
+      .WithContext("private at boot");
 }
 
 Status Vmm::CreateVcpus(const std::vector<VcpuState>* states) {

@@ -131,6 +131,10 @@ class Vmm {
   Vmm(memory::KvmSystem kvm, memory::Vm vm, const VmmConfig& config)
       : kvm_(std::move(kvm)), vm_(std::move(vm)), config_(config) {}
   Status BuildFresh();
+  // `--private`: makes the seed's choice of data pages private (vmm/initial_contents.h,
+  // BootPrivateRuns) in the CoCo table and in the guest's record. REQUIRES: memory laid down, boot
+  // area written, no vCPU yet.
+  Status MakePrivateAtBoot();
   Status SetUpMemory(const memory::Layout& layout, SlotMode slot);
   // Creates the vCPUs (from `states`, or fresh in long mode at the guest entry when null) and
   // starts their threads, parked.

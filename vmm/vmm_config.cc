@@ -75,6 +75,15 @@ Expected<uint64_t> ParseSize(std::string_view text) {
 Status ValidateConfig(const VmmConfig& c) {
   constexpr uint64_t k2M = uint64_t{2} << 20;
   if (c.guest_id.size() > 256) return InvalidArgument("--guest-id: at most 256 bytes");
+  if (c.private_percent > 100) {
+    return InvalidArgument("--private " + std::to_string(c.private_percent) + ": must be a percentage, 0..100");
+  }
+  if (c.private_percent != 0 && c.incoming) {
+    return InvalidArgument("--private: not with --incoming (an incoming VM gets its attributes with its memory)");
+  }
+  if (c.private_percent != 0 && c.coco != CocoMode::kEmulated) {
+    return InvalidArgument("--private needs --coco emulated (without private memory every page is shared)");
+  }
   if (c.incoming) return Status::Ok();
   if (c.mem_bytes % k2M != 0 || c.mem_bytes < 2 * k2M || c.mem_bytes > GMEM_GUEST_MAX_MEM_BYTES) {
     return InvalidArgument("--mem " + std::to_string(c.mem_bytes) +

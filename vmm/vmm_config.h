@@ -52,6 +52,10 @@ struct VmmConfig {
   bool slot_given = false;  // --slot was on the command line (an incoming VM keeps it)
   CocoMode coco = CocoMode::kNone;
   memory::ConversionContent contents = memory::ConversionContent::kPreserve;
+  // --private: percent (0..100) of the data pages the VM starts with private, in runs of
+  // kBootPrivateRunPages chosen from the seed (vmm/initial_contents.h, BootPrivateRuns). Emulated
+  // CoCo only; not a conversion (no contents policy, not counted).
+  uint32_t private_percent = 0;
   WorkloadSpec workload;
   uint64_t seed = 0;
   uint64_t steps = 0;       // total over all vCPUs; 0 = run until quit
@@ -66,7 +70,8 @@ struct VmmConfig {
 
 // Limits: memory a multiple of 2 MiB in [4 MiB, 8 GiB]; 1..16 regions of at least 2 MiB each;
 // 1..16 vCPUs; the workload's working set non-empty and at least one page per vCPU; --guest-id at
-// most 256 bytes.
+// most 256 bytes; --private 0..100, and other than 0 only with --coco emulated and not --incoming
+// (an incoming VM's attributes arrive with its memory).
 Status ValidateConfig(const VmmConfig& config);
 
 // "256M", "1G", "4096", "64KiB" -> bytes. kInvalidArgument for anything else or overflow.

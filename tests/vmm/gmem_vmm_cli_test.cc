@@ -36,6 +36,20 @@ TEST(GmemVmmCliTest, BadFlagsExitOneWithOneLine) {
   ExpectUsageError({"run", "--mem", "16M", "--steps", "-5"}, "gmem-vmm: .*\\(see --help\\)\n");
 }
 
+TEST(GmemVmmCliTest, PrivateNeedsEmulatedCocoAndAPercentage) {
+  ExpectUsageError({"run", "--mem", "16M", "--private", "25"},
+                   "gmem-vmm: run: --private needs --coco emulated \\(without private memory every page is shared\\)\n");
+  ExpectUsageError({"run", "--mem", "16M", "--coco", "none", "--private", "1"}, "gmem-vmm: run: --private needs --coco emulated.*\n");
+  ExpectUsageError({"run", "--mem", "16M", "--coco", "emulated", "--private", "101"},
+                   "gmem-vmm: run: --private 101: must be a percentage, 0\\.\\.100\n");
+  ExpectUsageError({"run", "--mem", "16M", "--coco", "emulated", "--private", "-1"},
+                   "gmem-vmm: --private: must not be negative \\(see --help\\)\n");
+  ExpectUsageError({"run", "--mem", "16M", "--coco", "emulated", "--private", "half"},
+                   "gmem-vmm: .*--private.*\\(see --help\\)\n");
+  ExpectUsageError({"run", "--incoming", "--control", "/nonexistent/ctl", "--coco", "emulated", "--private", "5"},
+                   "gmem-vmm: run: --private: not with --incoming.*\n");
+}
+
 TEST(GmemVmmCliTest, MissingImageIsAnIoError) {
   if (access("/dev/kvm", F_OK) != 0) GTEST_SKIP() << "needs /dev/kvm: the image is read into a real VM";
   auto r = RunTool("gmem-vmm", {"run", "--mem", "8M", "--steps", "10", "--init-from", "/nonexistent/image"});

@@ -47,5 +47,25 @@ TEST(VmmConfigTest, ValidatesLimits) {
   EXPECT_OK(ValidateConfig(c));
 }
 
+TEST(VmmConfigTest, ValidatesPrivatePercent) {
+  VmmConfig c;
+  c.mem_bytes = 16 << 20;
+  c.private_percent = 25;
+  EXPECT_THAT(ValidateConfig(c), StatusIs(Code::kInvalidArgument, "--private needs --coco emulated"));
+  c.coco = CocoMode::kEmulated;
+  EXPECT_OK(ValidateConfig(c));
+  c.private_percent = 100;
+  EXPECT_OK(ValidateConfig(c));
+  c.private_percent = 101;
+  EXPECT_THAT(ValidateConfig(c), StatusIs(Code::kInvalidArgument, "--private 101: must be a percentage, 0..100"));
+  c.private_percent = 0;
+  c.coco = CocoMode::kNone;
+  EXPECT_OK(ValidateConfig(c));  // the default is valid everywhere
+  c.coco = CocoMode::kEmulated;
+  c.incoming = true;
+  c.private_percent = 10;
+  EXPECT_THAT(ValidateConfig(c), StatusIs(Code::kInvalidArgument, "not with --incoming"));
+}
+
 }  // namespace
 }  // namespace gmem::vmm
