@@ -138,6 +138,8 @@ struct TargetResult {
   uint64_t data_pages = 0;
   uint64_t zero_pages = 0;
   uint64_t private_pages = 0;  // imported by this VM's agent
+  uint64_t agent_round_trips = 0;  // doorbells rung on this VM's agent
+  uint64_t agent_ms = 0;           // time this VM's agent took
   uint64_t records = 0;
   uint64_t wire_bytes = 0;
   VmmDigest digest;  // the target VM at resume (equals the source's at pause); empty if not compared

@@ -4,7 +4,10 @@
 // agent area and the VMM's doorbell; the agents agree on a transport key through the two hosts
 // (the source's share travels in the sealed STATE entry "agent-share" right after LAYOUT and
 // ATTRS, the target's share comes back as an AGENT_SHARE switchover message), and private pages
-// then travel only as the agent's sealed blobs in PRIVATE records.
+// then travel only as the agent's sealed blobs in PRIVATE records. A file stream has no peer
+// agent: the source's agent seals under a key derived from the platform secret and the guest's
+// identity, its descriptor travels in the STATE entry "agent-seal", and the restoring VM's agent
+// imports only if it derives the same key.
 
 #include <memory>
 #include <string>
@@ -20,6 +23,7 @@
 namespace gmem::migrate {
 
 inline constexpr char kAgentShareEntry[] = "agent-share";
+inline constexpr char kAgentSealEntry[] = "agent-seal";
 
 // Whether region-relative page `page` of `region` lies in the agent area.
 inline bool InAgentArea(const format::Region& region, uint64_t page) {

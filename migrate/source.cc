@@ -19,15 +19,23 @@ using Clock = std::chrono::steady_clock;
 // "dirty-log"): no dirty source sees that, so the final pass resends the whole boot area.
 constexpr uint64_t kBootAreaBytes = uint64_t{2} << 20;
 
-// The region's attributes as the tracker knows them, as an ATTRS record of `generation`.
-format::AttrsRecord AttrsRecordOf(const SourceRegion& r, uint64_t generation) {
+// Writes the region's attributes as the tracker knows them as ATTRS records of `generation`:
+// together they cover the region, each holds at most kMaxAttrRuns runs (a fragmented map takes
+// several; FORMAT.md §5.2: the pages a record does not cover keep their attribute).
+Status WriteAttrsOf(format::ImageWriter& writer, const SourceRegion& r, uint64_t generation) {
   format::AttrsRecord attrs;
   attrs.region_id = r.region.id;
   attrs.generation = generation;
+  Status st;
   r.tracker->attributes().ForEachRun([&](const memory::AttrRun& run) {
+    if (attrs.runs.size() == format::kMaxAttrRuns) {
+      if (st.ok()) st = writer.WriteAttrs(attrs);
+      attrs.runs.clear();
+    }
     attrs.runs.push_back({run.first, run.count, static_cast<format::PageAttr>(run.attr)});
   });
-  return attrs;
+  GMEM_RETURN_IF_ERROR(st);
+  return writer.WriteAttrs(attrs);
 }
 
 uint64_t MicrosSince(Clock::time_point t) {
@@ -161,9 +169,11 @@ Status MigrationSource::StartWriters() {
   }
   GMEM_RETURN_IF_ERROR(writers[0].WriteLayout(layout_));
   for (const SourceRegion& r : regions_) {
-    GMEM_RETURN_IF_ERROR(writers[0].WriteAttrs(AttrsRecordOf(r, 1)));
+    GMEM_RETURN_IF_ERROR(WriteAttrsOf(writers[0], r, 1));
   }
-  if (agent_capable_ && endpoints_[0].interactive) GMEM_RETURN_IF_ERROR(AgreeAgentKey(writers[0]));
+  if (agent_capable_) {
+    GMEM_RETURN_IF_ERROR(endpoints_[0].interactive ? AgreeAgentKey(writers[0]) : OpenSealedExport(writers[0]));
+  }
   pool_ = std::make_unique<ChannelPool>(std::move(writers), kBatchPages);
   pool_->SyncWireBytes();
   sender_ = std::make_unique<PageSender>(*pool_, options_.cancel, options_.events);
@@ -174,10 +184,28 @@ Status MigrationSource::StartWriters() {
   return Status::Ok();
 }
 
-Status MigrationSource::AgreeAgentKey(format::ImageWriter& channel0) {
+Status MigrationSource::ConnectOwnAgent() {
   std::vector<const memory::GuestMemfdMapping*> mappings;
   for (const SourceRegion& r : regions_) mappings.push_back(r.mapping.get());
   GMEM_ASSIGN_OR_RETURN(agent_, ConnectAgent(options_.vmm_socket, layout_, mappings));
+  return Status::Ok();
+}
+
+Status MigrationSource::OpenSealedExport(format::ImageWriter& channel0) {
+  // No agent reads the stream now: the agent seals under a key only this guest identity on this
+  // platform derives again, bound to the stream id; the restore hands the descriptor back to it.
+  GMEM_RETURN_IF_ERROR(ConnectOwnAgent());
+  GMEM_ASSIGN_OR_RETURN(agent::HelloResponse hello,
+                        agent_.client->Hello(agent::Role::kExport, agent::Mode::kSealed, AgentSessionId(session_)));
+  format::StateRecord record;
+  record.entries.push_back({kAgentSealEntry, hello.share});
+  GMEM_RETURN_IF_ERROR(channel0.WriteState(record));
+  exporter_ = std::make_unique<agent::AgentExporter>(*agent_.client, layout_, hello.epoch);
+  return Status::Ok();
+}
+
+Status MigrationSource::AgreeAgentKey(format::ImageWriter& channel0) {
+  GMEM_RETURN_IF_ERROR(ConnectOwnAgent());
   GMEM_ASSIGN_OR_RETURN(agent::HelloResponse hello,
                         agent_.client->Hello(agent::Role::kExport, agent::Mode::kTransport, AgentSessionId(session_)));
   // The share travels sealed in the stream; the target's agent answers with its own.
@@ -249,8 +277,7 @@ Expected<std::vector<memory::DirtyReport>> MigrationSource::BeginPass(bool final
     SourceRegion& r = regions_[i];
     if (attrs[i].map.CountPrivate() != 0 && exporter_ == nullptr) {
       return Unsupported("the guest has private pages in region " + std::to_string(r.region.id) +
-                         (agent_capable_ ? ": a file stream cannot carry them yet (no sealed export)"
-                                         : " and no provisioned agent to export them"));
+                         " and no provisioned agent to export them");
     }
     if (r.log != nullptr) GMEM_RETURN_IF_ERROR(r.log->Add(logs[i]));
     if (final && r.region.gpa_base < kBootAreaBytes) {
@@ -301,7 +328,7 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   if (exporter_ != nullptr) {
     // The attributes as of this pass (the target applies the newest), then the private pages.
     for (const SourceRegion& r : regions_) {
-      GMEM_RETURN_IF_ERROR(pool_->writer(0).WriteAttrs(AttrsRecordOf(r, pass)));
+      GMEM_RETURN_IF_ERROR(WriteAttrsOf(pool_->writer(0), r, pass));
     }
     GMEM_RETURN_IF_ERROR(SendPrivatePages(pass, stats));
   }

@@ -49,9 +49,13 @@ class MigrationSource {
   // `final`), then sends. Sets `stopped` when the policy ends precopy before sending.
   Status RunPass(uint32_t pass, bool final, bool& stopped);
   Expected<std::vector<memory::DirtyReport>> BeginPass(bool final);
-  // Private pages (migrate/private_pages.h): the agents' key agreement, run once before pass 1,
-  // and one pass's export of what the agent reports dirty into PRIVATE records on channel 0.
+  // Private pages (migrate/private_pages.h), set up once before pass 1: to a live peer, the
+  // agents' key agreement; into a file stream, the agent's sealed export (its descriptor goes into
+  // the stream). Then one pass's export of what the agent reports dirty into PRIVATE records on
+  // channel 0.
   Status AgreeAgentKey(format::ImageWriter& channel0);
+  Status OpenSealedExport(format::ImageWriter& channel0);
+  Status ConnectOwnAgent();
   Status SendPrivatePages(uint32_t pass, PassStats& stats);
   Status CheckCancel() const;
   // Restores the source after a failure that happened before READY.
@@ -74,7 +78,7 @@ class MigrationSource {
   bool was_running_ = false; // the VM ran when the engine attached
   bool agent_capable_ = false;  // the VMM reports a provisioned agent
   AgentConnection agent_;
-  std::unique_ptr<agent::AgentExporter> exporter_;  // set once the agents agreed on a key
+  std::unique_ptr<agent::AgentExporter> exporter_;  // set once the export session has its key
   class VmmConversionFence;
   std::unique_ptr<VmmConversionFence> fence_;  // with exporter_: vets batches for conversions
   bool paused_ = false;      // this engine paused the source VM

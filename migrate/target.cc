@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -82,9 +83,12 @@ Status MigrationTarget::Accept(const std::string& uri_text, bool last) {
   }
   previous_stream_id_ = header.stream_id;
   if (images_ > 0) {
-    // Each image orders its own passes from 1: the newest image wins as a whole.
+    // Each image orders its own passes from 1: the newest image wins as a whole. Each image was
+    // sealed in its own agent session.
     for (std::vector<uint32_t>& g : page_generation_) std::fill(g.begin(), g.end(), 0);
     std::fill(attrs_generation_.begin(), attrs_generation_.end(), 0);
+    importer_.reset();
+    seal_descriptor_.reset();
   }
   reader_.emplace(std::move(reader));
   result_.channels = static_cast<uint16_t>(endpoints_.size());
@@ -112,11 +116,11 @@ Status MigrationTarget::OnAttrs(const format::AttrsRecord& record) {
   size_t i = RegionIndex(record.region_id);
   if (i == layout_.regions.size()) return ProtocolError("ATTRS for an unknown region");
   if (record.generation < attrs_generation_[i]) return Status::Ok();
-  std::vector<memory::AttrRun> runs;
+  // A record may cover part of the region (a fragmented map takes several): the pages it does
+  // not cover keep their attribute (FORMAT.md §5.2). The reader checked the runs.
   for (const format::AttrRun& run : record.runs) {
-    runs.push_back({run.first_page, run.npages, static_cast<memory::PageAttr>(run.attr)});
+    GMEM_RETURN_IF_ERROR(attrs_[i].SetRange(run.first_page, run.npages, static_cast<memory::PageAttr>(run.attr)));
   }
-  GMEM_ASSIGN_OR_RETURN(attrs_[i], memory::AttributeMap::FromRuns(layout_.regions[i].npages(), runs));
   attrs_generation_[i] = record.generation;
   return Status::Ok();
 }
@@ -142,7 +146,7 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
       std::lock_guard<std::mutex> lock(PageLock(i, p));
       for (; p < stripe_end; ++p) {
         // The agent area belongs to this VM's agent while it imports: never overwrite its mailbox.
-        bool agent_area = importer_ != nullptr && InAgentArea(layout_.regions[i], p);
+        bool agent_area = agent_area_reserved_ && InAgentArea(layout_.regions[i], p);
         if (!agent_area && generation >= generations[p]) {
           generations[p] = generation;
           // SAFETY: the reader checked the run against the region (§5.3), so p < npages, and every
@@ -164,12 +168,19 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
   return Status::Ok();
 }
 
-Status MigrationTarget::AgreeAgentKey(const Bytes& source_share) {
-  if (importer_ != nullptr) return ProtocolError("a second agent session in one stream");
-  if (!endpoints_[0].interactive) return Unsupported("a file stream with a live agent session");
+Status MigrationTarget::ConnectOwnAgent() {
+  if (agent_.client != nullptr) return Status::Ok();  // an earlier image of the chain connected
   std::vector<const memory::GuestMemfdMapping*> mappings;
   for (const memory::GuestMemfdMapping& m : mappings_) mappings.push_back(&m);
   GMEM_ASSIGN_OR_RETURN(agent_, ConnectAgent(options_.vmm_socket, layout_, mappings));
+  return Status::Ok();
+}
+
+Status MigrationTarget::AgreeAgentKey(const Bytes& source_share) {
+  if (importer_ != nullptr || seal_descriptor_.has_value()) return ProtocolError("a second agent session in one stream");
+  if (!endpoints_[0].interactive) return Unsupported("a file stream with a live agent session");
+  agent_area_reserved_ = true;
+  GMEM_RETURN_IF_ERROR(ConnectOwnAgent());
   GMEM_ASSIGN_OR_RETURN(agent::HelloResponse hello, agent_.client->Hello(agent::Role::kImport, agent::Mode::kTransport,
                                                                          AgentSessionId(session_), source_share));
   SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
@@ -178,7 +189,28 @@ Status MigrationTarget::AgreeAgentKey(const Bytes& source_share) {
   return Status::Ok();
 }
 
+Status MigrationTarget::OnSealDescriptor(const Bytes& descriptor) {
+  if (importer_ != nullptr || seal_descriptor_.has_value()) return ProtocolError("a second agent session in one stream");
+  if (descriptor.size() != agent::kShareBytes) return CorruptError("malformed agent-seal descriptor");
+  agent_area_reserved_ = true;
+  seal_descriptor_ = descriptor;
+  // The stream id is authenticated by every record's tag: a descriptor spliced in from another
+  // image names another session, and the agent refuses it.
+  seal_session_ = AgentSessionId(reader_->header().stream_id);
+  return Status::Ok();
+}
+
+Status MigrationTarget::OpenSealedImport() {
+  GMEM_RETURN_IF_ERROR(ConnectOwnAgent());
+  auto hello = agent_.client->Hello(agent::Role::kImport, agent::Mode::kSealed, seal_session_, *seal_descriptor_);
+  if (!hello.ok()) return hello.status().WithContext("this VM's agent cannot open the image's private pages");
+  importer_ = std::make_unique<agent::AgentImporter>(*agent_.client, layout_, hello->epoch);
+  seal_descriptor_.reset();
+  return Status::Ok();
+}
+
 Status MigrationTarget::OnPrivate(const format::PrivateRecord& record) {
+  if (importer_ == nullptr && seal_descriptor_.has_value()) GMEM_RETURN_IF_ERROR(OpenSealedImport());
   if (importer_ == nullptr) return Unsupported("the stream carries private pages but no agent session");
   size_t i = RegionIndex(record.region_id);
   if (i == layout_.regions.size()) return ProtocolError("PRIVATE for an unknown region");
@@ -205,6 +237,7 @@ Status MigrationTarget::OnState(const format::StateRecord& record) {
   for (const format::StateEntry& entry : record.entries) {
     if (entry.name == "vmm-state") state_ = ToString(entry.blob);
     if (entry.name == kAgentShareEntry) GMEM_RETURN_IF_ERROR(AgreeAgentKey(entry.blob));
+    if (entry.name == kAgentSealEntry) GMEM_RETURN_IF_ERROR(OnSealDescriptor(entry.blob));
     if (entry.name == kMemoryCheckEntry) {
       if (ToString(entry.blob) != kMemoryCheckDigest) return CorruptError("unknown memory check '" + ToString(entry.blob) + "'");
       memory_check_ = true;
@@ -371,7 +404,14 @@ Expected<TargetResult> MigrationTarget::Run() {
   if (st.ok()) st = Receive().WithContext("receive");
   if (st.ok()) st = Apply().WithContext("rebuild");
   if (st.ok()) st = Switchover();
-  if (st.ok()) return result_;
+  if (st.ok()) {
+    if (agent_.client != nullptr) {
+      result_.agent_round_trips = agent_.client->stats().round_trips;
+      result_.agent_ms = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(agent_.client->stats().agent_time).count());
+    }
+    return result_;
+  }
   if (!ready_ && incoming_) {
     if (!endpoints_.empty() && endpoints_[0].interactive) {
       SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);

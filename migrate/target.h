@@ -53,6 +53,11 @@ class MigrationTarget {
   // The source's agent share arrived (STATE "agent-share"): starts this VM's import session and
   // sends the answer back.
   Status AgreeAgentKey(const Bytes& source_share);
+  // A sealed export's descriptor arrived (STATE "agent-seal"): kept until the first PRIVATE
+  // record, which opens the import session (a stream without private pages never needs the agent).
+  Status OnSealDescriptor(const Bytes& descriptor);
+  Status OpenSealedImport();
+  Status ConnectOwnAgent();
   Status Apply();
   Status Switchover();
   size_t RegionIndex(uint32_t region_id) const;
@@ -83,7 +88,11 @@ class MigrationTarget {
   std::optional<VmmDigest> source_digest_;
   bool memory_check_ = false;
   AgentConnection agent_;
-  std::unique_ptr<agent::AgentImporter> importer_;  // set once the agents agreed on a key
+  std::unique_ptr<agent::AgentImporter> importer_;  // this image's import session, once keyed
+  std::optional<Bytes> seal_descriptor_;             // this image's "agent-seal", until imported
+  agent::SessionId seal_session_{};                  // ... and the agents' session id for it
+  // Set by the first agent session: from then on PAGES never overwrite the agent's mailbox.
+  bool agent_area_reserved_ = false;
   // The chain of images received so far (an incremental restore): their count, and the stream id
   // and channel-0 END digest of the last one, which the next must name as its parent.
   size_t images_ = 0;

@@ -19,6 +19,7 @@
 #include "tools/cli_parse.h"
 #include "tools/exit_codes.h"
 #include "tools/key_args.h"
+#include "tools/report_text.h"
 
 namespace gmem::tools {
 namespace {
@@ -190,11 +191,7 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
                  {"stop_reason", s.stop_reason}, {"estimated_downtime_ms", s.estimated_downtime_ms}, {"acknowledged", s.acknowledged},
                  {"digest", s.source_digest.digest}, {"checksum", s.source_digest.checksum}});
   if (!flags.json && !quiet) {
-    std::string private_text =
-        s.private_pages == 0 ? ""
-                             : " + " + std::to_string(s.private_pages) + " private (sealed by the agent, " +
-                                   std::to_string(s.agent_round_trips) + " round trips, " +
-                                   std::to_string(s.agent_ms) + " ms)";
+    std::string private_text = PrivatePagesText(s.private_pages, s.agent_round_trips, s.agent_ms, "sealed");
     std::printf("migrated: %zu passes%s, %u channel(s), %.1f MiB on the wire (%.2fx), %llu data + %llu zero%s pages, "
                 "%.1f MiB/s, downtime %llu ms, total %.2f s%s\n",
                 s.passes.size(), s.stop_reason == "converged" ? "" : (" (" + s.stop_reason + ")").c_str(), unsigned{s.channels}, Mib(s.wire_bytes), s.compression_ratio(),
@@ -229,14 +226,17 @@ int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
   if (!result.ok()) return ReportError(reporter, "recv from '" + flags.from + "'", result.status());
   reporter.Emit({{"event", "complete"}, {"records", result->records}, {"wire_bytes", result->wire_bytes},
                  {"data_pages", result->data_pages}, {"zero_pages", result->zero_pages},
-                 {"private_pages", result->private_pages},
+                 {"private_pages", result->private_pages}, {"agent_round_trips", result->agent_round_trips},
+                 {"agent_ms", result->agent_ms},
                  {"digest", result->digest.digest}, {"checksum", result->digest.checksum}});
   if (!flags.json && !quiet) {
     std::string check = result->digest.digest.empty()
                             ? std::string("memory digest not compared (send --verify-memory)")
                             : "digest " + result->digest.digest + ", checksum " + result->digest.checksum + " (equal to the source's)";
-    std::printf("received: %llu records, %.1f MiB, %s; the VM runs here now\n",
-                static_cast<unsigned long long>(result->records), Mib(result->wire_bytes), check.c_str());
+    std::printf("received: %llu records%s, %.1f MiB, %s; the VM runs here now\n",
+                static_cast<unsigned long long>(result->records),
+                PrivatePagesText(result->private_pages, result->agent_round_trips, result->agent_ms, "imported").c_str(),
+                Mib(result->wire_bytes), check.c_str());
   }
   return kExitOk;
 }

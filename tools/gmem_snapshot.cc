@@ -22,6 +22,7 @@
 #include "tools/cli_parse.h"
 #include "tools/exit_codes.h"
 #include "tools/key_args.h"
+#include "tools/report_text.h"
 #include "transport/fd_channel.h"
 
 namespace gmem::tools {
@@ -273,12 +274,16 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
                  {"parent_file", increment ? nlohmann::ordered_json(flags.parent) : nullptr},
                  {"file_bytes", r.file_bytes}, {"guest_bytes", guest_bytes}, {"data_pages", r.stats.data_pages},
                  {"zero_pages", r.stats.zero_pages}, {"unchanged_pages", r.stats.unchanged_pages},
+                 {"private_pages", r.stats.private_pages}, {"agent_round_trips", r.stats.agent_round_trips},
+                 {"agent_ms", r.stats.agent_ms},
                  {"raw_bytes", r.stats.raw_bytes}, {"compression_ratio", r.stats.compression_ratio()},
                  {"paused_ms", r.paused_ms}, {"total_ms", static_cast<uint64_t>(secs * 1000)},
                  {"digest", r.stats.source_digest.digest}, {"checksum", r.stats.source_digest.checksum}, {"vm", vm}});
   if (!json && !quiet) {
     std::string pages = std::to_string(r.stats.data_pages) + " data + " + std::to_string(r.stats.zero_pages) +
-                        " zero pages";
+                        " zero" +
+                        PrivatePagesText(r.stats.private_pages, r.stats.agent_round_trips, r.stats.agent_ms, "sealed") +
+                        " pages";
     if (increment) {
       pages += " changed, " + std::to_string(r.stats.unchanged_pages) + " unchanged since '" + flags.parent + "'";
     }
@@ -311,16 +316,20 @@ int RunRestore(const std::string& vmm, const std::string& in, const std::string&
   const snapshot::RestoreResult& r = *restored;
   reporter.Emit({{"event", "complete"}, {"file", in}, {"stream_id", ToHex(r.header.stream_id)}, {"chain", r.chain},
                  {"file_bytes", r.file_bytes}, {"records", r.target.records}, {"data_pages", r.target.data_pages},
-                 {"zero_pages", r.target.zero_pages}, {"total_ms", static_cast<uint64_t>(secs * 1000)},
+                 {"zero_pages", r.target.zero_pages}, {"private_pages", r.target.private_pages},
+                 {"agent_round_trips", r.target.agent_round_trips}, {"agent_ms", r.target.agent_ms},
+                 {"total_ms", static_cast<uint64_t>(secs * 1000)},
                  {"digest", r.target.digest.digest}, {"checksum", r.target.digest.checksum}, {"resumed", r.target.resumed}});
   if (!json && !quiet) {
     std::string chain = r.chain.size() > 1 ? ", chain of " + std::to_string(r.chain.size()) + " images: " +
                                                  ChainText(r.chain, [](const std::string& p) { return p; })
                                            : "";
-    std::printf("restored '%s' (stream id %s%s): %llu records, %llu data pages, %.1f MiB in %.2f s, digest %s, "
+    std::printf("restored '%s' (stream id %s%s): %llu records, %llu data pages%s, %.1f MiB in %.2f s, digest %s, "
                 "checksum %s; the VM runs\n",
                 in.c_str(), ToHex(r.header.stream_id).c_str(), chain.c_str(), Ull(r.target.records),
-                Ull(r.target.data_pages), Mib(r.file_bytes), secs, r.target.digest.digest.c_str(),
+                Ull(r.target.data_pages),
+                PrivatePagesText(r.target.private_pages, r.target.agent_round_trips, r.target.agent_ms, "imported").c_str(),
+                Mib(r.file_bytes), secs, r.target.digest.digest.c_str(),
                 r.target.digest.checksum.c_str());
   }
   return kExitOk;

@@ -7,9 +7,11 @@
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <optional>
 #include <thread>
 
 #include "migrate/source.h"
+#include "migrate/vmm_client.h"
 #include "migrate/target.h"
 #include "tests/migrate/migrate_testing.h"
 #include "tests/migrate/relay.h"
@@ -32,6 +34,7 @@ size_t Count(const std::string& haystack, const std::string& needle) {
 struct PrivateCase {
   const char* slot;
   bool encrypted;
+  bool file = false;  // a file: stream (sealed for the platform) instead of a live peer
 };
 
 class PrivatePageMigrationTest : public ::testing::TestWithParam<PrivateCase> {};
@@ -67,24 +70,37 @@ TEST_P(PrivatePageMigrationTest, PrivatePagesTravelSealedAndTheTargetFinishesExa
   } else {
     key.insecure = true;
   }
+  // Every byte the source writes: the file itself, or what a relay forwards to the target.
   const std::string capture = dir.File("capture.bin");
+  const bool file = GetParam().file;
   TargetOptions target_options;
   target_options.vmm_socket = dir.File("dst.sock");
-  target_options.from_uri = "unix:" + dir.File("mig.sock");
+  target_options.from_uri = file ? "file:" + capture : "unix:" + dir.File("mig.sock");
   target_options.accept_timeout_ms = 30000;
-  auto target_run = std::async(std::launch::async, [&, k = testing::CopyKey(key)]() mutable {
-    return MigrationTarget(target_options, std::move(k)).Run();
-  });
-  testing::Relay relay(dir.File("relay.sock"), dir.File("mig.sock"), {.capture_path = capture});
+  auto receive = [&, k = testing::CopyKey(key)]() mutable { return MigrationTarget(target_options, std::move(k)).Run(); };
+  std::future<Expected<TargetResult>> target_run;
+  std::optional<testing::Relay> relay;
+  if (!file) {
+    target_run = std::async(std::launch::async, std::move(receive));
+    relay.emplace(dir.File("relay.sock"), dir.File("mig.sock"), testing::RelayFault{.capture_path = capture});
+  }
   SourceOptions options;
   options.vmm_socket = dir.File("src.sock");
-  options.to_uri = "unix:" + dir.File("relay.sock");
+  options.to_uri = file ? "file:" + capture : "unix:" + dir.File("relay.sock");
   options.channels = 1;  // the relay forwards one connection: it sees every byte
   options.compression = format::Compression::kNone;
   options.verify_memory = true;  // the rebuilt memory and attributes equal the source's at pause
   auto stats = MigrationSource(std::move(options), testing::CopyKey(key)).Run();
-  auto result = target_run.get();
   ASSERT_OK(stats) << source.err();
+  if (file) {
+    // The stream is complete and the source stays paused: the target reads it afterwards.
+    EXPECT_FALSE(stats->acknowledged);
+    auto vmm = VmmClient::Connect(dir.File("src.sock"), 2000);
+    ASSERT_OK(vmm);
+    ASSERT_OK(vmm->Quit());
+    target_run = std::async(std::launch::async, std::move(receive));
+  }
+  auto result = target_run.get();
   ASSERT_OK(result) << target.err();
   EXPECT_GT(stats->private_pages, 0u);
   EXPECT_GT(result->private_pages, 0u);
@@ -106,10 +122,63 @@ TEST_P(PrivatePageMigrationTest, PrivatePagesTravelSealedAndTheTargetFinishesExa
 
 INSTANTIATE_TEST_SUITE_P(Modes, PrivatePageMigrationTest,
                          ::testing::Values(PrivateCase{"gmem", true}, PrivateCase{"hva", true},
-                                           PrivateCase{"gmem", false}),
+                                           PrivateCase{"gmem", false}, PrivateCase{"gmem", true, true},
+                                           PrivateCase{"hva", false, true}),
                          [](const auto& info) {
-                           return std::string(info.param.slot) + (info.param.encrypted ? "_encrypted" : "_insecure");
+                           return std::string(info.param.slot) + (info.param.encrypted ? "_encrypted" : "_insecure") +
+                                  (info.param.file ? "_file" : "");
                          });
+
+// A guest whose memory starts half private in 64 KiB runs spread over all of RAM: its attribute
+// map has more runs than one ATTRS record holds (format::kMaxAttrRuns), so every pass's attributes
+// travel in several records, which the target overlays.
+TEST(PrivatePagesTest, AFragmentedAttributeMapTravelsInSeveralRecords) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  gmem::testing::TempDir dir;
+  const std::string platform_key = dir.File("platform.key");
+  ASSERT_EQ(gmem::testing::RunTool("gmem-vmm", {"platform-keygen", "--out", platform_key}).exit_code, 0);
+  VmmProcess source({"run", "--mem", "384M", "--coco", "emulated", "--private", "50", "--platform-key", platform_key,
+                     "--workload", "idle:rate=1000", "--seed", "7", "--control", dir.File("src.sock")});
+  VmmProcess target({"run", "--incoming", "--platform-key", platform_key, "--control", dir.File("dst.sock")});
+  {
+    auto vmm = VmmClient::Connect(dir.File("src.sock"), 30000);
+    ASSERT_OK(vmm);
+    std::vector<UniqueFd> fds;
+    auto layout = vmm->GetMemfds(fds);
+    ASSERT_OK(layout);
+    auto attrs = vmm->GetAttributes(*layout);
+    ASSERT_OK(attrs);
+    ASSERT_EQ(attrs->size(), 1u);
+    uint64_t runs = 0;
+    (*attrs)[0].map.ForEachRun([&](const memory::AttrRun&) { ++runs; });
+    ASSERT_GT(runs, uint64_t{format::kMaxAttrRuns}) << "the guest must need more than one ATTRS record";
+  }
+  MigrationKey key = NewKey();
+  TargetOptions target_options;
+  target_options.vmm_socket = dir.File("dst.sock");
+  target_options.from_uri = "unix:" + dir.File("mig.sock");
+  target_options.accept_timeout_ms = 30000;
+  auto target_run = std::async(std::launch::async, [&, k = testing::CopyKey(key)]() mutable {
+    return MigrationTarget(target_options, std::move(k)).Run();
+  });
+  SourceOptions options;
+  options.vmm_socket = dir.File("src.sock");
+  options.to_uri = "unix:" + dir.File("mig.sock");
+  options.channels = 2;
+  options.verify_memory = true;  // the target's attribute map equals the source's, page for page
+  auto stats = MigrationSource(std::move(options), testing::CopyKey(key)).Run();
+  auto result = target_run.get();
+  ASSERT_OK(stats) << source.err();
+  ASSERT_OK(result) << target.err();
+  EXPECT_GT(stats->private_pages, 40000u);  // half of 384 MiB minus the boot area
+  EXPECT_EQ(result->private_pages, stats->private_pages);
+  EXPECT_EQ(result->digest, stats->source_digest);
+  EXPECT_EQ(source.Wait(), 0);
+  auto vmm = VmmClient::Connect(dir.File("dst.sock"), 2000);
+  ASSERT_OK(vmm);
+  EXPECT_OK(vmm->Quit());
+  EXPECT_EQ(target.Wait(), 0) << target.err();
+}
 
 }  // namespace
 }  // namespace gmem::migrate

@@ -418,37 +418,5 @@ TEST_P(RestoreSignalTest, ASignalCancelsTheRestoreAndTheVmNeverRuns) {
 INSTANTIATE_TEST_SUITE_P(Signals, RestoreSignalTest, ::testing::Values(SIGINT, SIGTERM),
                          [](const auto& info) { return info.param == SIGINT ? "SIGINT" : "SIGTERM"; });
 
-// Until the guest agent exports private pages, a VM with private pages is refused: no image
-// appears (an older one stays as it was), nothing is skipped silently, and the VM runs on.
-TEST(SnapshotPrivatePagesTest, AVmWithPrivatePagesIsRefusedAndTheOldImageStays) {
-  GMEM_VMM_SKIP_WITHOUT_KVM();
-  migrate::testing::VmSpec spec = SmallVm();
-  spec.workload = "convert";
-  auto baseline_args = VmArgs(spec, false);
-  baseline_args.insert(baseline_args.end(), {"--coco", "emulated"});
-  std::string baseline = vmm::testing::RunForChecksum(baseline_args);
-  ASSERT_FALSE(baseline.empty());
-  TempDir dir;
-  std::string key = dir.File("key");
-  WriteNewKeyFile(key);
-  std::string image = dir.File("vm.img");
-  const std::string text = "an older snapshot";
-  const Bytes older(reinterpret_cast<const std::byte*>(text.data()),
-                    reinterpret_cast<const std::byte*>(text.data()) + text.size());
-  WriteFileBytes(image, older);
-  std::string socket = dir.File("src.sock");
-  auto args = VmArgs(spec, true);
-  args.insert(args.end(), {"--coco", "emulated", "--control", socket});
-  VmmProcess vm(args);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the guest converts pages
-  auto save = RunTool(kTool, {"save", "--vmm", socket, "--out", image, "--key-file", key});
-  EXPECT_EQ(save.exit_code, 6) << save.err;
-  EXPECT_THAT(save.err, MatchesRegex("gmem-snapshot: save '.*': .*private pages.*\n"));
-  EXPECT_EQ(ReadFileBytes(image), older);
-  EXPECT_THAT(testing::ListDir(dir.path()), Not(::testing::Contains(HasSubstr(".tmp-"))));
-  ASSERT_EQ(vm.Wait(), 0) << vm.err();
-  EXPECT_EQ(ChecksumIn(vm.out()), baseline);
-}
-
 }  // namespace
 }  // namespace gmem::snapshot

@@ -207,10 +207,12 @@ nlohmann::json LastJsonLine(const std::string& out) {
 }
 
 RestoreOutcome RestoreIntoFreshVmm(const std::string& image, const std::vector<std::string>& key_args,
-                                   const std::string& stdin_data) {
+                                   const std::string& stdin_data, const std::vector<std::string>& vmm_args) {
   gmem::testing::TempDir dir;
   std::string socket = dir.File("dst.sock");
-  vmm::testing::VmmProcess vmm({"run", "--incoming", "--control", socket});
+  std::vector<std::string> run = {"run", "--incoming", "--control", socket};
+  run.insert(run.end(), vmm_args.begin(), vmm_args.end());
+  vmm::testing::VmmProcess vmm(run);
   std::vector<std::string> args = {"restore", "--vmm", socket, "--in", image};
   args.insert(args.end(), key_args.begin(), key_args.end());
   RestoreOutcome out;

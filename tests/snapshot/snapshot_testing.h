@@ -98,9 +98,10 @@ struct RestoreOutcome {
   int vmm_exit = -1;
   std::string vmm_out;
 };
-// `args` follow "--in IMAGE" (key flags, --parent-dir ...); `stdin_data` feeds --passphrase-fd 0.
+// `args` follow "--in IMAGE" (key flags, --parent-dir ...); `stdin_data` feeds --passphrase-fd 0;
+// `vmm_args` follow "gmem-vmm run --incoming" (e.g. the agent's --platform-key).
 RestoreOutcome RestoreIntoFreshVmm(const std::string& image, const std::vector<std::string>& args,
-                                   const std::string& stdin_data = "");
+                                   const std::string& stdin_data = "", const std::vector<std::string>& vmm_args = {});
 
 // Waits (up to `timeout_ms`) until a process whose command line contains `arg` as one argument
 // has a socket open (e.g. gmem-snapshot connected to its VMM). False at the timeout.
