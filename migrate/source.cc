@@ -178,6 +178,7 @@ Status MigrationSource::StartWriters() {
   pool_->SyncWireBytes();
   sender_ = std::make_unique<PageSender>(*pool_, options_.cancel, options_.events);
   if (exporter_ != nullptr) {
+    WatchPrivatePagesThroughAgent();
     fence_ = std::make_unique<VmmConversionFence>(*vmm_, layout_);
     sender_->set_private_via_agent(true, fence_.get());
   }
@@ -229,24 +230,55 @@ Status MigrationSource::AgreeAgentKey(format::ImageWriter& channel0) {
   return Status::Ok();
 }
 
-Status MigrationSource::SendPrivatePages(uint32_t pass, PassStats& stats) {
-  // What the agent reports: private pages written (or converted to private) since their last
-  // export; on its first call of a session, every private page.
-  GMEM_ASSIGN_OR_RETURN(agent::DirtyReport dirty, agent_.client->Dirty());
+void MigrationSource::WatchPrivatePagesThroughAgent() {
   for (SourceRegion& r : regions_) {
-    std::vector<uint64_t> pages;
-    const memory::AttributeMap& attrs = r.tracker->attributes();
+    memory::Coverage coverage;
+    coverage.pages = {0, r.region.npages()};
+    coverage.sees_private = true;
+    coverage.complete = true;  // an agent that cannot track says ALL: then every private page
+    auto source = std::make_unique<memory::GuestReportedSource>(r.region.npages(), coverage);
+    r.agent = source.get();
+    r.tracker->AddSource(std::move(source));
+  }
+}
+
+Status MigrationSource::ReportAgentDirty(const std::vector<RegionAttributes>& attrs) {
+  // Private pages whose contents differ from their last export in this session (asking does not
+  // change the answer: pages not exported after all are reported again).
+  GMEM_ASSIGN_OR_RETURN(agent::DirtyReport dirty, agent_.client->Dirty());
+  for (size_t i = 0; i < regions_.size(); ++i) {
+    SourceRegion& r = regions_[i];
     if (dirty.all) {
-      attrs.ForEachRun([&](const memory::AttrRun& run) {
-        if (run.attr != memory::PageAttr::kPrivate) return;
-        for (uint64_t p = run.first; p < run.first + run.count; ++p) pages.push_back(p);
+      Status st;
+      attrs[i].map.ForEachRun([&](const memory::AttrRun& run) {
+        if (run.attr == memory::PageAttr::kPrivate && st.ok()) st = r.agent->ReportRange({run.first, run.count});
       });
-    } else {
-      uint64_t first_gfn = r.region.gpa_base / memory::kPageSize;
-      for (uint64_t gfn : dirty.gfns) {
-        if (gfn >= first_gfn && gfn < first_gfn + r.region.npages()) pages.push_back(gfn - first_gfn);
-      }
+      GMEM_RETURN_IF_ERROR(st);
+      continue;
     }
+    const uint64_t first_gfn = r.region.gpa_base / memory::kPageSize;
+    std::vector<uint64_t> pages;
+    for (uint64_t gfn : dirty.gfns) {
+      if (gfn >= first_gfn && gfn < first_gfn + r.region.npages()) pages.push_back(gfn - first_gfn);
+    }
+    GMEM_RETURN_IF_ERROR(r.agent->Report(pages));
+  }
+  return Status::Ok();
+}
+
+Status MigrationSource::SendPrivatePages(uint32_t pass, const std::vector<memory::DirtyReport>& reports,
+                                         PassStats& stats) {
+  for (size_t i = 0; i < regions_.size(); ++i) {
+    SourceRegion& r = regions_[i];
+    // Dirty private pages: the agent's report, conversions to private, and pages the target does
+    // not have as private yet (the tracker's view as of this pass).
+    std::vector<uint64_t> pages;
+    r.tracker->attributes().ForEachRun([&](const memory::AttrRun& run) {
+      if (run.attr != memory::PageAttr::kPrivate) return;
+      for (uint64_t p = reports[i].dirty.NextSet(run.first); p < run.end(); p = reports[i].dirty.NextSet(p + 1)) {
+        pages.push_back(p);
+      }
+    });
     for (size_t first = 0; first < pages.size(); first += format::kMaxBlobs) {
       GMEM_RETURN_IF_ERROR(CheckCancel());
       size_t count = std::min<size_t>(format::kMaxBlobs, pages.size() - first);
@@ -257,6 +289,10 @@ Status MigrationSource::SendPrivatePages(uint32_t pass, PassStats& stats) {
       record.generation = pass;
       stats.private_pages += record.blobs.size();
       GMEM_RETURN_IF_ERROR(pool_->writer(0).WritePrivate(record));
+      std::vector<uint64_t> sent;
+      sent.reserve(record.blobs.size());
+      for (const format::PrivateBlob& blob : record.blobs) sent.push_back(blob.page);
+      GMEM_RETURN_IF_ERROR(r.tracker->MarkSent(sent));
     }
   }
   return Status::Ok();
@@ -272,6 +308,7 @@ Expected<std::vector<memory::DirtyReport>> MigrationSource::BeginPass(bool final
     sender_->set_attributes_conversions(conversions);
   }
   GMEM_ASSIGN_OR_RETURN(auto attrs, vmm_->GetAttributes(layout_));
+  if (exporter_ != nullptr) GMEM_RETURN_IF_ERROR(ReportAgentDirty(attrs));
   std::vector<memory::DirtyReport> reports;
   for (size_t i = 0; i < regions_.size(); ++i) {
     SourceRegion& r = regions_[i];
@@ -330,7 +367,7 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
     for (const SourceRegion& r : regions_) {
       GMEM_RETURN_IF_ERROR(WriteAttrsOf(pool_->writer(0), r, pass));
     }
-    GMEM_RETURN_IF_ERROR(SendPrivatePages(pass, stats));
+    GMEM_RETURN_IF_ERROR(SendPrivatePages(pass, reports, stats));
   }
   stats.elapsed_us = MicrosSince(start);
   stats.wire_bytes = pool_->wire_bytes() - wire_before;

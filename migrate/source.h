@@ -56,7 +56,12 @@ class MigrationSource {
   Status AgreeAgentKey(format::ImageWriter& channel0);
   Status OpenSealedExport(format::ImageWriter& channel0);
   Status ConnectOwnAgent();
-  Status SendPrivatePages(uint32_t pass, PassStats& stats);
+  // Hands the agent's DIRTY answer to each region's tracker (the private pages' dirty source).
+  Status ReportAgentDirty(const std::vector<RegionAttributes>& attrs);
+  // Exports the private pages of `reports` (dirty or not yet on the target as private).
+  Status SendPrivatePages(uint32_t pass, const std::vector<memory::DirtyReport>& reports, PassStats& stats);
+  // The export session is open: the agent becomes the trackers' source for private pages.
+  void WatchPrivatePagesThroughAgent();
   Status CheckCancel() const;
   // Restores the source after a failure that happened before READY.
   void Recover();

@@ -11,6 +11,7 @@
 #include "format/records.h"
 #include "memory/content_hash_source.h"
 #include "memory/dirty_tracker.h"
+#include "memory/guest_reported_source.h"
 #include "memory/guest_memfd_mapping.h"
 #include "migrate/vmm_dirty_log_source.h"
 
@@ -24,6 +25,9 @@ struct SourceRegion {
   std::unique_ptr<memory::DirtyTracker> tracker;
   memory::ContentHashSource* hash = nullptr;  // owned by tracker; kContentHash only
   VmmDirtyLogSource* log = nullptr;           // owned by tracker; kKvmDirtyLog only
+  // Private pages the guest's agent reports (DIRTY), once an export session is open; owned by
+  // tracker. Without it no source watches private pages: they are dirty in every pass.
+  memory::GuestReportedSource* agent = nullptr;
 
   uint64_t first_gmem_page() const { return region.gmem_offset / region.page_size; }
 };
