@@ -1,7 +1,8 @@
-// Live migration of a guest with private pages (emulated CoCo, `convert` workload converting
-// pages during precopy): private pages leave the source only as the agents' sealed blobs, the
-// target finishes with the uninterrupted checksum and the same attributes, and no byte that left
-// the source holds the private-page canary — with image encryption on or off.
+// Live migration (over TCP, two channels) and file: streams of a guest with private pages
+// (emulated CoCo, `convert` workload converting pages during precopy): private pages leave the
+// source only as the agents' sealed blobs, the target finishes with the uninterrupted checksum and
+// the same attributes, and no byte that left the source holds the private-page canary — with
+// image encryption on or off.
 
 #include <chrono>
 #include <fstream>
@@ -24,6 +25,13 @@ using testing::VmSpec;
 using vmm::testing::ChecksumIn;
 using vmm::testing::RunForChecksum;
 using vmm::testing::VmmProcess;
+
+// A TCP port that was free a moment ago (the kernel's pick for port 0).
+uint16_t FreeTcpPort() {
+  auto listener = transport::Listener::Tcp("127.0.0.1", 0);
+  EXPECT_OK(listener);
+  return listener.ok() ? listener->port() : 0;
+}
 
 size_t Count(const std::string& haystack, const std::string& needle) {
   size_t n = 0;
@@ -70,24 +78,32 @@ TEST_P(PrivatePageMigrationTest, PrivatePagesTravelSealedAndTheTargetFinishesExa
   } else {
     key.insecure = true;
   }
-  // Every byte the source writes: the file itself, or what a relay forwards to the target.
+  // Every byte the source writes: the file itself, or what a TCP relay forwards to the target on
+  // each of the two channels (one capture file per connection).
   const std::string capture = dir.File("capture.bin");
   const bool file = GetParam().file;
+  const uint16_t channels = file ? 1 : 2;
   TargetOptions target_options;
   target_options.vmm_socket = dir.File("dst.sock");
-  target_options.from_uri = file ? "file:" + capture : "unix:" + dir.File("mig.sock");
+  target_options.from_uri = file ? "file:" + capture : "tcp:127.0.0.1:" + std::to_string(FreeTcpPort());
   target_options.accept_timeout_ms = 30000;
   auto receive = [&, k = testing::CopyKey(key)]() mutable { return MigrationTarget(target_options, std::move(k)).Run(); };
   std::future<Expected<TargetResult>> target_run;
   std::optional<testing::Relay> relay;
+  std::string to_uri = "file:" + capture;
   if (!file) {
     target_run = std::async(std::launch::async, std::move(receive));
-    relay.emplace(dir.File("relay.sock"), dir.File("mig.sock"), testing::RelayFault{.capture_path = capture});
+    auto target_uri = transport::ParseUri(target_options.from_uri);
+    ASSERT_OK(target_uri);
+    auto listen = transport::ParseUri("tcp:127.0.0.1:0");
+    ASSERT_OK(listen);
+    relay.emplace(*listen, *target_uri, testing::RelayFault{.capture_path = capture}, channels);
+    to_uri = relay->uri();
   }
   SourceOptions options;
   options.vmm_socket = dir.File("src.sock");
-  options.to_uri = file ? "file:" + capture : "unix:" + dir.File("relay.sock");
-  options.channels = 1;  // the relay forwards one connection: it sees every byte
+  options.to_uri = to_uri;
+  options.channels = channels;
   options.compression = format::Compression::kNone;
   options.verify_memory = true;  // the rebuilt memory and attributes equal the source's at pause
   auto stats = MigrationSource(std::move(options), testing::CopyKey(key)).Run();
@@ -107,13 +123,17 @@ TEST_P(PrivatePageMigrationTest, PrivatePagesTravelSealedAndTheTargetFinishesExa
   EXPECT_GT(stats->agent_round_trips, 0u);
   EXPECT_EQ(result->digest, stats->source_digest);  // memory and attribute maps, page for page
 
-  std::ifstream in(capture, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ASSERT_GT(bytes.size(), 1u << 20);
-  EXPECT_EQ(Count(bytes, "GMEMKIT-PRIVATE!"), 0u) << "private plaintext left the source";
+  size_t shared_canaries = 0;
+  for (uint16_t ch = 0; ch < channels; ++ch) {
+    std::ifstream in(ch == 0 ? capture : capture + "." + std::to_string(ch), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes.size(), 1u << 16) << "channel " << ch;
+    EXPECT_EQ(Count(bytes, "GMEMKIT-PRIVATE!"), 0u) << "private plaintext left the source on channel " << ch;
+    shared_canaries += Count(bytes, "GMEMKIT-SHARED!!");
+  }
   if (!GetParam().encrypted) {
     // The check can fail: unencrypted, uncompressed shared pages carry their canary in the clear.
-    EXPECT_GT(Count(bytes, "GMEMKIT-SHARED!!"), 0u);
+    EXPECT_GT(shared_canaries, 0u);
   }
   EXPECT_EQ(source.Wait(), 0);
   ASSERT_EQ(target.Wait(), 0) << target.err();

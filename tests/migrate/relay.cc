@@ -8,40 +8,68 @@
 #include <chrono>
 #include <fstream>
 
-#include "transport/sockets.h"
-
 namespace gmem::migrate::testing {
 
+namespace {
+
+transport::Uri UnixUri(const std::string& path) {
+  transport::Uri uri;
+  uri.kind = transport::Uri::Kind::kUnix;
+  uri.path = path;
+  return uri;
+}
+
+Expected<UniqueFd> ConnectTo(const transport::Uri& target) {
+  if (target.kind == transport::Uri::Kind::kTcp) return transport::ConnectTcp(target.host, target.port, 1000);
+  return transport::ConnectUnix(target.path);
+}
+
+}  // namespace
+
 Relay::Relay(const std::string& listen_path, const std::string& target_path, RelayFault fault)
-    : listen_path_(listen_path), target_path_(target_path), fault_(fault) {
-  thread_ = std::thread([this] { Run(); });
+    : Relay(UnixUri(listen_path), UnixUri(target_path), std::move(fault), 1) {}
+
+Relay::Relay(const transport::Uri& listen, const transport::Uri& target, RelayFault fault, int connections)
+    : listen_(listen), target_(target), fault_(std::move(fault)) {
+  auto listener = listen_.kind == transport::Uri::Kind::kTcp ? transport::Listener::Tcp(listen_.host, listen_.port)
+                                                              : transport::Listener::Unix(listen_.path);
+  if (listener.ok()) {
+    listener_.emplace(std::move(listener).value());
+    listen_.port = listener_->port();
+  }
+  acceptor_ = std::thread([this, connections] { Accept(connections); });
 }
 
 Relay::~Relay() {
   stop_.store(true);
-  thread_.join();
+  acceptor_.join();
+  for (std::thread& t : forwarders_) t.join();
 }
 
-void Relay::Run() {
-  auto listener = transport::Listener::Unix(listen_path_);
-  if (!listener.ok()) return;
-  UniqueFd a;
-  while (!stop_.load()) {
-    auto fd = listener->Accept(100);
-    if (fd.ok()) {
-      a = std::move(fd).value();
-      break;
-    }
+std::string Relay::uri() const { return listen_.ToString(); }
+
+void Relay::Accept(int connections) {
+  if (!listener_.has_value()) return;
+  for (int index = 0; index < connections && !stop_.load();) {
+    auto fd = listener_->Accept(100);
+    if (!fd.ok()) continue;
+    forwarders_.emplace_back([this, a = std::move(fd).value(), index]() mutable { Forward(std::move(a), index); });
+    ++index;
   }
-  if (!a.valid()) return;
+}
+
+void Relay::Forward(UniqueFd a, int index) {
   Expected<UniqueFd> b = Status(Code::kIo, "not yet");
-  for (int i = 0; i < 200 && !b.ok(); ++i) {
-    b = transport::ConnectUnix(target_path_);
+  for (int i = 0; i < 200 && !b.ok() && !stop_.load(); ++i) {
+    b = ConnectTo(target_);
     if (!b.ok()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (!b.ok()) return;
   std::ofstream capture;
-  if (!fault_.capture_path.empty()) capture.open(fault_.capture_path, std::ios::binary | std::ios::app);
+  if (!fault_.capture_path.empty()) {
+    std::string path = fault_.capture_path + (index == 0 ? "" : "." + std::to_string(index));
+    capture.open(path, std::ios::binary | std::ios::app);
+  }
   uint64_t upstream = 0;
   uint64_t downstream = 0;
   char buf[65536];
@@ -64,7 +92,7 @@ void Relay::Run() {
         }
         if (capture.is_open()) capture.write(buf, n);
         upstream += static_cast<uint64_t>(n);
-        forwarded_.store(upstream);
+        forwarded_.fetch_add(static_cast<uint64_t>(n));
       } else {
         if (fault_.cut_reply_after >= 0 &&
             downstream + static_cast<uint64_t>(n) > static_cast<uint64_t>(fault_.cut_reply_after)) {
