@@ -51,9 +51,7 @@ class FaultTest : public ::testing::Test {
     options.from_uri = uri;
     options.accept_timeout_ms = 30000;
     options.require_memory_check = require_memory_check;
-    return std::async(std::launch::async, [options, k = std::move(key)]() mutable {
-      return MigrationTarget(options, std::move(k)).Run();
-    });
+    return testing::StartTarget(std::move(options), key);
   }
 
   // The source VM ran on and finished as if nothing had happened.
@@ -307,9 +305,7 @@ TEST(PrivatePagesTest, AVmWithPrivatePagesIsRefusedAndKeepsRunning) {
   target_options.vmm_socket = dir.File("dst.sock");
   target_options.from_uri = "unix:" + dir.File("mig.sock");
   target_options.accept_timeout_ms = 5000;
-  auto target_run = std::async(std::launch::async, [&, k = testing::CopyKey(key)]() mutable {
-    return MigrationTarget(target_options, std::move(k)).Run();
-  });
+  auto target_run = testing::StartTarget(target_options, key);
   SourceOptions options;
   options.vmm_socket = dir.File("src.sock");
   options.to_uri = target_options.from_uri;

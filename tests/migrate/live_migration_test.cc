@@ -31,9 +31,7 @@ Outcome Migrate(VmPair& vms, SourceOptions source_options, const MigrationKey& k
   target_options.vmm_socket = vms.target_socket;
   target_options.from_uri = uri;
   target_options.accept_timeout_ms = 30000;
-  auto target = std::async(std::launch::async, [&, k = testing::CopyKey(key)]() mutable {
-    return MigrationTarget(target_options, std::move(k)).Run();
-  });
+  auto target = testing::StartTarget(target_options, key);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   source_options.vmm_socket = vms.source_socket;
   source_options.to_uri = uri;

@@ -1,6 +1,7 @@
 #include "tests/migrate/migrate_testing.h"
 
 #include "format/keys.h"
+#include "migrate/target.h"
 
 namespace gmem::migrate::testing {
 
@@ -19,6 +20,12 @@ VmPair::VmPair(const VmSpec& spec) {
   source = std::make_unique<vmm::testing::VmmProcess>(args);
   target = std::make_unique<vmm::testing::VmmProcess>(
       std::vector<std::string>{"run", "--incoming", "--control", target_socket});
+}
+
+std::future<Expected<TargetResult>> StartTarget(TargetOptions options, const MigrationKey& key) {
+  return std::async(std::launch::async, [options = std::move(options), k = CopyKey(key)]() mutable {
+    return MigrationTarget(std::move(options), std::move(k)).Run();
+  });
 }
 
 MigrationKey NewKey() {

@@ -2,6 +2,7 @@
 // Shared pieces of the migration tests: a source and an incoming target gmem-vmm with their
 // control sockets, a key, and the uninterrupted run to compare with.
 
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ struct VmPair {
   std::unique_ptr<vmm::testing::VmmProcess> source;
   std::unique_ptr<vmm::testing::VmmProcess> target;
 };
+
+// Runs a MigrationTarget with `options` and its own copy of `key` on another thread.
+std::future<Expected<TargetResult>> StartTarget(TargetOptions options, const MigrationKey& key);
 
 // A fresh random key, and a second owner of the same bytes.
 MigrationKey NewKey();

@@ -87,12 +87,11 @@ TEST_P(PrivatePageMigrationTest, PrivatePagesTravelSealedAndTheTargetFinishesExa
   target_options.vmm_socket = dir.File("dst.sock");
   target_options.from_uri = file ? "file:" + capture : "tcp:127.0.0.1:" + std::to_string(FreeTcpPort());
   target_options.accept_timeout_ms = 30000;
-  auto receive = [&, k = testing::CopyKey(key)]() mutable { return MigrationTarget(target_options, std::move(k)).Run(); };
   std::future<Expected<TargetResult>> target_run;
   std::optional<testing::Relay> relay;
   std::string to_uri = "file:" + capture;
   if (!file) {
-    target_run = std::async(std::launch::async, std::move(receive));
+    target_run = testing::StartTarget(target_options, key);
     auto target_uri = transport::ParseUri(target_options.from_uri);
     ASSERT_OK(target_uri);
     auto listen = transport::ParseUri("tcp:127.0.0.1:0");
@@ -114,7 +113,7 @@ TEST_P(PrivatePageMigrationTest, PrivatePagesTravelSealedAndTheTargetFinishesExa
     auto vmm = VmmClient::Connect(dir.File("src.sock"), 2000);
     ASSERT_OK(vmm);
     ASSERT_OK(vmm->Quit());
-    target_run = std::async(std::launch::async, std::move(receive));
+    target_run = testing::StartTarget(target_options, key);
   }
   auto result = target_run.get();
   ASSERT_OK(result) << target.err();
@@ -178,9 +177,7 @@ TEST(PrivatePagesTest, AFragmentedAttributeMapTravelsInSeveralRecords) {
   target_options.vmm_socket = dir.File("dst.sock");
   target_options.from_uri = "unix:" + dir.File("mig.sock");
   target_options.accept_timeout_ms = 30000;
-  auto target_run = std::async(std::launch::async, [&, k = testing::CopyKey(key)]() mutable {
-    return MigrationTarget(target_options, std::move(k)).Run();
-  });
+  auto target_run = testing::StartTarget(target_options, key);
   SourceOptions options;
   options.vmm_socket = dir.File("src.sock");
   options.to_uri = "unix:" + dir.File("mig.sock");
