@@ -1,5 +1,5 @@
 // Agent, part one: serving the mailbox, sessions and key agreement (HELLO, PEER, ABORT).
-// Part two (EXPORT, IMPORT, DIRTY) is agent_transfer.cc.
+// Part two (EXPORT, IMPORT, DIRTY, FINISH) is agent_transfer.cc.
 
 #include "agent/agent.h"
 
@@ -52,7 +52,8 @@ void Agent::Serve(GuestPlatform& platform, const SharedArea& area) {
   ResponseHeader out;
   auto header = DecodeRequestHeader(ByteSpan(request, kMailboxPageBytes), &body);
   if (!header.ok()) {
-    out.type = static_cast<MessageType>(LoadLe<uint16_t>(request + 8) <= 6 ? LoadLe<uint16_t>(request + 8) : 0);
+    const uint16_t type = LoadLe<uint16_t>(request + 8);
+    out.type = static_cast<MessageType>(type <= kMaxMessageType ? type : 0);
     out.request_id = LoadLe<uint64_t>(request + 16);
     reply = Error(header.status().code() == Code::kIncompatible ? AgentStatus::kVersion : AgentStatus::kMalformed,
                   header.status().message());
@@ -90,14 +91,23 @@ Agent::Reply Agent::Dispatch(GuestPlatform& platform, const RequestHeader& heade
     case MessageType::kAbort: return Abort(body);
     default: break;
   }
+  if (header.minor < MessageMinor(header.type)) {
+    return Error(AgentStatus::kMalformed, std::string(MessageTypeName(header.type)) + " is a protocol 1." +
+                                              std::to_string(MessageMinor(header.type)) + " message, the request says 1." +
+                                              std::to_string(header.minor));
+  }
   if (session_.state == State::kFailed) {
     return Error(AgentStatus::kSessionFailed, "the session ended after a security failure: start again with HELLO");
+  }
+  if (session_.state == State::kFinished) {
+    return Error(AgentStatus::kBadState, "the session is finished (FINISH was its last word): start a new one with HELLO");
   }
   switch (header.type) {
     case MessageType::kPeer: return Peer(body);
     case MessageType::kExport: return Export(platform, body, area);
     case MessageType::kImport: return Import(platform, body, area);
     case MessageType::kDirty: return Dirty(platform, body, area);
+    case MessageType::kFinish: return Finish(platform, body, area);
     default: return Error(AgentStatus::kMalformed, "unknown request");
   }
 }

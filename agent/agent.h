@@ -12,7 +12,10 @@
 //     |  HELLO(export, sealed) ---------------------------------------> READY (export)
 //     |  HELLO(import, *, exporter share) ----------------------------> READY (import)
 //     |                                                                   |
-//     |  a security failure (bad signature, tag, epoch, gfn, replay) --> FAILED
+//     |                                                          FINISH (§4.7) |
+//     |                                                                   v
+//     |                                                                FINISHED: only HELLO/ABORT
+//     |  a security failure (bad signature, tag, epoch, gfn, replay, an incomplete import) --> FAILED
 //   ABORT or a new HELLO from any state wipes the session and starts again.
 //
 // Thread-compatible: one Serve at a time (the doorbell serialises them).
@@ -63,7 +66,7 @@ class Agent {
   uint32_t epoch() const { return epoch_; }
 
  private:
-  enum class State : uint8_t { kIdle, kAwaitPeer, kReady, kFailed };
+  enum class State : uint8_t { kIdle, kAwaitPeer, kReady, kFinished, kFailed };
   struct Reply {
     AgentStatus status = AgentStatus::kOk;
     uint32_t detail = 0;
@@ -80,7 +83,16 @@ class Agent {
     std::optional<BlobCipher> cipher;
     uint64_t key_id = 0;
     uint64_t next_sequence = 1;                         // export
+    std::unordered_map<uint64_t, uint64_t> last_export;  // export: gfn -> sequence of its last blob
     std::unordered_map<uint64_t, uint64_t> last_import;  // import: gfn -> last sequence
+    uint64_t max_import_sequence = 0;                   // import: the highest sequence imported
+  };
+  // What a manifest says about the private pages here (§6.1), each with its sequence in a
+  // last_export or last_import map.
+  struct PrivateSummary {
+    uint64_t count = 0;          // private pages (GfnAllowed and IsPrivate)
+    ManifestDigest digest{};     // over those that have a sequence
+    std::optional<uint64_t> first_missing;  // the first private page without one
   };
 
   static Reply Error(AgentStatus status, std::string text, uint32_t detail = 0);
@@ -95,6 +107,14 @@ class Agent {
   Reply Import(GuestPlatform& platform, ByteSpan body, const SharedArea& area);
   Reply Dirty(GuestPlatform& platform, ByteSpan body, const SharedArea& area);
   Reply Abort(ByteSpan body);
+  Reply Finish(GuestPlatform& platform, ByteSpan body, const SharedArea& area);
+  Reply FinishExport(GuestPlatform& platform, const FinishRequest& request, const SharedArea& area);
+  Reply FinishImport(GuestPlatform& platform, const FinishRequest& request, const SharedArea& area);
+  // FINISH(export) with a tracking platform: BAD_STATE naming a private page that changed since
+  // its last export (or was never exported); an OK Reply when there is none.
+  Reply CheckNothingDirty(GuestPlatform& platform);
+  Expected<PrivateSummary> SummarisePrivatePages(const GuestPlatform& platform,
+                                                 const std::unordered_map<uint64_t, uint64_t>& last) const;
   // Checks a peer's share: signature, session, identity. `role`: the role the peer must have.
   Reply CheckPeerShare(const Share& share, Role role, Mode mode, const SessionId& session_id);
   Status SetKey(const SecretBytes& key);

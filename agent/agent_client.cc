@@ -35,6 +35,7 @@ Code CodeForAgentStatus(AgentStatus status) {
     case AgentStatus::kLimit: return Code::kInvalidArgument;
     case AgentStatus::kSessionFailed: return Code::kProtocol;
     case AgentStatus::kInternal: return Code::kIo;
+    case AgentStatus::kIncomplete: return Code::kAuth;
   }
   return Code::kProtocol;
 }
@@ -80,6 +81,7 @@ Expected<Bytes> AgentClient::Call(MessageType type, ByteSpan body) {
   auto start = std::chrono::steady_clock::now();
   RequestHeader h;
   h.type = type;
+  h.minor = MessageMinor(type);  // an agent of an older minor still serves what it knows (§1)
   h.body_length = static_cast<uint32_t>(body.size());
   h.request_id = id;
   std::byte page[kMailboxPageBytes] = {};
@@ -97,6 +99,7 @@ Expected<Bytes> AgentClient::Call(MessageType type, ByteSpan body) {
     auto rh = DecodeResponseHeader(ByteSpan(page, kMailboxPageBytes), &response_body);
     if (rh.ok() && rh->request_id == id) {
       stats_.agent_time += std::chrono::steady_clock::now() - start;
+      agent_minor_ = rh->minor;
       if (rh->type != type && rh->status == AgentStatus::kOk) {
         return ProtocolError(what + ": the agent answered a " + std::string(MessageTypeName(rh->type)));
       }
@@ -245,6 +248,47 @@ Status AgentClient::Abort(uint32_t reason) {
   AbortRequest q;
   q.reason = reason;
   return Call(MessageType::kAbort, EncodeAbortRequest(q)).status();
+}
+
+Status AgentClient::CheckAgentSpeaksFinish() const {
+  const uint16_t needed = MessageMinor(MessageType::kFinish);
+  if (agent_minor_ && *agent_minor_ < needed) {
+    return Status(Code::kUnsupported, "agent: FINISH needs protocol 1." + Num(needed) + ", the agent speaks 1." +
+                                          Num(*agent_minor_));
+  }
+  return Status::Ok();
+}
+
+Expected<FinishResult> AgentClient::Finish() {
+  GMEM_RETURN_IF_ERROR(CheckAgentSpeaksFinish());
+  GMEM_ASSIGN_OR_RETURN(Bytes body, Call(MessageType::kFinish, EncodeFinishRequest(FinishRequest{0})));
+  auto response = DecodeFinishResponse(body);
+  if (!response.ok()) return response.status().WithContext("agent: FINISH response");
+  if (response->length != kBlobBytes) return ProtocolError("agent: FINISH of an export session returned no manifest");
+  FinishResult out;
+  out.count = response->count;
+  out.untracked = (response->flags & kManifestFlagUntracked) != 0;
+  // One copy out of the shared bounce buffer.
+  out.manifest.assign(bounce().begin(), bounce().begin() + kBlobBytes);
+  stats_.blob_bytes += kBlobBytes;
+  return out;
+}
+
+Expected<FinishResult> AgentClient::FinishImport(ByteSpan manifest) {
+  if (manifest.size() != kBlobBytes) {
+    return InvalidArgument("agent: a manifest is " + Num(kBlobBytes) + " bytes, not " + Num(manifest.size()));
+  }
+  GMEM_RETURN_IF_ERROR(CheckAgentSpeaksFinish());
+  std::memcpy(bounce().data(), manifest.data(), kBlobBytes);
+  stats_.blob_bytes += kBlobBytes;
+  GMEM_ASSIGN_OR_RETURN(Bytes body, Call(MessageType::kFinish, EncodeFinishRequest(FinishRequest{kBlobBytes})));
+  auto response = DecodeFinishResponse(body);
+  if (!response.ok()) return response.status().WithContext("agent: FINISH response");
+  if (response->length != 0) return ProtocolError("agent: FINISH of an import session answered with a manifest");
+  FinishResult out;
+  out.count = response->count;
+  out.untracked = (response->flags & kManifestFlagUntracked) != 0;
+  return out;
 }
 
 }  // namespace gmem::agent

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -54,6 +55,12 @@ struct DirtyReport {
   std::vector<uint64_t> gfns;  // ascending; empty with `all`
 };
 
+struct FinishResult {
+  uint32_t count = 0;      // the private pages the manifest covers
+  bool untracked = false;  // the exporting agent cannot track private writes: freshness unchecked
+  Bytes manifest;          // export side only: the sealed manifest (kBlobBytes) for the importer
+};
+
 class AgentClient {
  public:
   // `area` is the host's view of the agent area (kAreaBytes, starting at GPA kAreaGpa).
@@ -82,6 +89,16 @@ class AgentClient {
   // §4.6
   Status Abort(uint32_t reason = kAbortByHost);
 
+  // §4.7 export session: ends it; the manifest to hand to the importing agent. kProtocol
+  // (BAD_STATE) while a private page is dirty since its last export or was never exported: export
+  // it and call again. kUnsupported for an agent older than 1.1.
+  Expected<FinishResult> Finish();
+  // §4.7 import session: checks `manifest` against the pages imported here; kAuth-class error on
+  // a mismatch (INCOMPLETE: a page's newest blob or a page was withheld) or a manifest of another
+  // session; the session is then over and the guest must not run. Call it after the final
+  // attributes are applied. kUnsupported for an agent older than 1.1.
+  Expected<FinishResult> FinishImport(ByteSpan manifest);
+
   const AgentClientStats& stats() const { return stats_; }
 
  private:
@@ -94,10 +111,13 @@ class AgentClient {
   Expected<Bytes> Call(MessageType type, ByteSpan body);
   Status ExportBatch(std::span<const uint64_t> gfns, ExportResult& out);
   Status ImportBatch(std::span<const ImportBlob> blobs);
+  // kUnsupported when the agent answered with a minor older than FINISH's.
+  Status CheckAgentSpeaksFinish() const;
 
   MutableByteSpan area_;
   Doorbell* doorbell_;
   uint64_t next_request_id_ = 1;
+  std::optional<uint16_t> agent_minor_;  // the agent's version, from its last response
   AgentClientStats stats_;
 };
 

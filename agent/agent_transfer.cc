@@ -1,15 +1,18 @@
 // Agent, part two: moving pages — EXPORT (seal private pages into the bounce buffer), IMPORT
-// (open blobs from it and write the pages in place, private) and DIRTY.
+// (open blobs from it and write the pages in place, private), DIRTY, and FINISH, which seals
+// (export) or checks (import) the manifest of the session's private pages.
 
 #include <cstring>
 #include <string>
 
 #include "agent/agent.h"
+#include "format/crypto.h"
 
 namespace gmem::agent {
 namespace {
 
 std::string Num(uint64_t v) { return std::to_string(v); }
+std::string PrivatePages(uint64_t n) { return Num(n) + (n == 1 ? " private page" : " private pages"); }
 
 }  // namespace
 
@@ -44,6 +47,7 @@ Agent::Reply Agent::Export(GuestPlatform& platform, ByteSpan body, const SharedA
       // Only ciphertext reaches shared memory.
       std::memcpy(area.bounce.data() + offset, blob.data(), kBlobBytes);
       platform.NoteExported(gfn, page);
+      session_.last_export[gfn] = h.sequence;
       e.offset = offset;
       e.length = kBlobBytes;
       offset += kBlobBytes;
@@ -116,6 +120,7 @@ Agent::Reply Agent::Import(GuestPlatform& platform, ByteSpan body, const SharedA
       return Fail(AgentStatus::kInternal, "writing page " + Num(entries[i].gfn) + ": " + s.message(), i);
     }
     session_.last_import[entries[i].gfn] = sequences[i];
+    if (sequences[i] > session_.max_import_sequence) session_.max_import_sequence = sequences[i];
     ++counters_.pages_imported;
   }
   ImportResponse out;
@@ -144,6 +149,168 @@ Agent::Reply Agent::Dirty(GuestPlatform& platform, ByteSpan body, const SharedAr
   out.next_cursor = *next;
   if (*next < platform.gfn_limit()) out.flags |= kDirtyFlagMore;
   return Reply{AgentStatus::kOk, 0, EncodeDirtyResponse(out)};
+}
+
+// ---- FINISH (§4.7) ----
+
+Expected<Agent::PrivateSummary> Agent::SummarisePrivatePages(const GuestPlatform& platform,
+                                                             const std::unordered_map<uint64_t, uint64_t>& last) const {
+  GMEM_ASSIGN_OR_RETURN(format::Sha256Stream sha, format::Sha256Stream::Create());
+  PrivateSummary out;
+  // The digest input, (u64 gfn, u64 sequence) per page in ascending gfn order, in batches.
+  constexpr size_t kBatch = 256;
+  std::byte batch[kBatch * kManifestEntryBytes];
+  size_t n = 0;
+  const uint64_t limit = platform.gfn_limit();
+  for (uint64_t gfn = platform.NextPrivate(0); gfn < limit; gfn = platform.NextPrivate(gfn + 1)) {
+    if (!GfnAllowed(platform, gfn)) continue;
+    ++out.count;
+    auto it = last.find(gfn);
+    if (it == last.end()) {
+      if (!out.first_missing) out.first_missing = gfn;
+      continue;
+    }
+    StoreLe<uint64_t>(batch + n * kManifestEntryBytes, gfn);
+    StoreLe<uint64_t>(batch + n * kManifestEntryBytes + 8, it->second);
+    if (++n == kBatch) {
+      sha.Update(ByteSpan(batch, n * kManifestEntryBytes));
+      n = 0;
+    }
+  }
+  sha.Update(ByteSpan(batch, n * kManifestEntryBytes));
+  format::Digest d = sha.Peek();
+  std::copy(d.begin(), d.end(), out.digest.begin());
+  return out;
+}
+
+Agent::Reply Agent::Finish(GuestPlatform& platform, ByteSpan body, const SharedArea& area) {
+  auto request = DecodeFinishRequest(body);
+  if (!request.ok()) return Error(AgentStatus::kMalformed, request.status().message());
+  if (session_.state != State::kReady) {
+    return Error(AgentStatus::kBadState, "FINISH needs a session whose key agreement is complete");
+  }
+  return session_.role == Role::kExport ? FinishExport(platform, *request, area)
+                                        : FinishImport(platform, *request, area);
+}
+
+Agent::Reply Agent::CheckNothingDirty(GuestPlatform& platform) {
+  // The same question as DIRTY, from gfn 0 over all of guest RAM; one dirty page is enough.
+  for (uint64_t cursor = 0; cursor < platform.gfn_limit();) {
+    std::vector<uint64_t> dirty;
+    auto next = platform.CollectDirty(cursor, 1, dirty);
+    if (!next.ok()) return Error(AgentStatus::kInternal, next.status().message());
+    if (!dirty.empty()) {
+      if (!session_.last_export.contains(dirty[0])) {
+        return Error(AgentStatus::kBadState, "private page " + Num(dirty[0]) + " was never exported in this session");
+      }
+      return Error(AgentStatus::kBadState,
+                   "page " + Num(dirty[0]) + " changed since its last export: export it before FINISH");
+    }
+    if (*next <= cursor) return Error(AgentStatus::kInternal, "the platform's dirty scan did not advance");
+    cursor = *next;
+  }
+  return Reply{};
+}
+
+Agent::Reply Agent::FinishExport(GuestPlatform& platform, const FinishRequest& request, const SharedArea& area) {
+  if (request.length != 0) return Error(AgentStatus::kMalformed, "FINISH of an export session carries no manifest (length 0)");
+  // Refusals here are not security failures: the host exports what is missing and asks again.
+  const bool tracked = platform.tracks_private_writes();
+  if (tracked) {
+    if (Reply dirty = CheckNothingDirty(platform); dirty.status != AgentStatus::kOk) return dirty;
+  }
+  auto summary = SummarisePrivatePages(platform, session_.last_export);
+  if (!summary.ok()) return Error(AgentStatus::kInternal, summary.status().message());
+  if (summary->first_missing) {
+    return Error(AgentStatus::kBadState,
+                 "private page " + Num(*summary->first_missing) + " was never exported in this session");
+  }
+  if (summary->count > UINT32_MAX) {
+    return Error(AgentStatus::kLimit, Num(summary->count) + " private pages: a manifest covers at most 2^32 - 1");
+  }
+  Manifest manifest;
+  manifest.flags = tracked ? 0 : kManifestFlagUntracked;
+  manifest.count = summary->count;
+  manifest.digest = summary->digest;
+  MutableByteSpan page = scratch_.span().first(kPageBytes);
+  MutableByteSpan blob = scratch_.span().subspan(kMaxPagesPerRequest * kPageBytes, kBlobBytes);
+  EncodeManifest(manifest, page);
+  BlobHeader h;
+  h.gfn = kManifestGfn;
+  h.epoch = session_.epoch;
+  h.sequence = session_.next_sequence++;  // the nonce stays unique: a manifest is a blob like any other
+  Status sealed = session_.cipher->Seal(h, page, blob);
+  SecureWipe(page.data(), page.size());
+  if (!sealed.ok()) return Error(AgentStatus::kInternal, "sealing the manifest: " + sealed.message());
+  std::memcpy(area.bounce.data(), blob.data(), kBlobBytes);
+  // The manifest is the session's last word: nothing is sealed under its key after it.
+  session_.state = State::kFinished;
+  session_.cipher.reset();
+  FinishResponse out;
+  out.count = static_cast<uint32_t>(manifest.count);
+  out.flags = manifest.flags;
+  out.length = kBlobBytes;
+  return Reply{AgentStatus::kOk, 0, EncodeFinishResponse(out)};
+}
+
+Agent::Reply Agent::FinishImport(GuestPlatform& platform, const FinishRequest& request, const SharedArea& area) {
+  if (request.length != kBlobBytes) {
+    return Error(AgentStatus::kMalformed, "FINISH of an import session needs the exporter's manifest (length " +
+                                              Num(kBlobBytes) + ")");
+  }
+  struct WipeScratch {
+    SecretBytes& s;
+    ~WipeScratch() { SecureWipe(s.data(), s.size()); }
+  } wipe{scratch_};
+  MutableByteSpan page = scratch_.span().first(kPageBytes);
+  MutableByteSpan blob = scratch_.span().subspan(kMaxPagesPerRequest * kPageBytes, kBlobBytes);
+  std::memcpy(blob.data(), area.bounce.data(), kBlobBytes);  // single fetch
+  auto header = DecodeBlobHeader(blob);
+  if (!header.ok()) return Error(AgentStatus::kMalformed, "the manifest: " + header.status().message());
+  if (header->gfn != kManifestGfn) {
+    return Fail(AgentStatus::kMalformed, "the manifest is a blob sealed for gfn " + Num(header->gfn) + ", not a manifest");
+  }
+  if (header->epoch != session_.epoch) {
+    return Fail(AgentStatus::kWrongEpoch, "the manifest is of epoch " + Num(header->epoch) +
+                                              ", this session's epoch is " + Num(session_.epoch));
+  }
+  auto opened = session_.cipher->Open(blob, page);
+  if (!opened.ok()) {
+    if (opened.status().code() == Code::kAuth) {
+      return Fail(AgentStatus::kAuth, "the manifest failed authentication (altered, or sealed under another key)");
+    }
+    return Error(AgentStatus::kInternal, "the manifest: " + opened.status().message());
+  }
+  if (opened->sequence <= session_.max_import_sequence) {
+    return Fail(AgentStatus::kReplay, "the manifest's sequence " + Num(opened->sequence) +
+                                          " is not above every blob imported in this session (" +
+                                          Num(session_.max_import_sequence) + "): it is not its exporter's last word");
+  }
+  auto manifest = DecodeManifest(page);
+  if (!manifest.ok()) return Fail(AgentStatus::kMalformed, "the manifest: " + manifest.status().message());
+  if (manifest->count > UINT32_MAX) return Fail(AgentStatus::kMalformed, "the manifest counts more than 2^32 - 1 pages");
+  auto here = SummarisePrivatePages(platform, session_.last_import);
+  if (!here.ok()) return Error(AgentStatus::kInternal, here.status().message());
+  const std::string stale = "the private pages here are not the exporter's latest: ";
+  if (here->count != manifest->count) {
+    return Fail(AgentStatus::kIncomplete, stale + PrivatePages(here->count) + " here, " + Num(manifest->count) +
+                                              " in the manifest");
+  }
+  if (here->first_missing) {
+    return Fail(AgentStatus::kIncomplete, stale + "private page " + Num(*here->first_missing) +
+                                              " was never imported in this session (withheld)");
+  }
+  if (here->digest != manifest->digest) {
+    return Fail(AgentStatus::kIncomplete, stale + "the same number of private pages (" + Num(here->count) +
+                                              "), but other pages or other versions: a page's newest blob was "
+                                              "withheld or replayed");
+  }
+  session_.state = State::kFinished;
+  session_.cipher.reset();
+  FinishResponse out;
+  out.count = static_cast<uint32_t>(manifest->count);
+  out.flags = manifest->flags;
+  return Reply{AgentStatus::kOk, 0, EncodeFinishResponse(out)};
 }
 
 }  // namespace gmem::agent

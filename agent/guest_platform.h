@@ -20,6 +20,15 @@ class GuestPlatform {
   virtual uint64_t gfn_limit() const = 0;
   // Whether page `gfn` is private now. REQUIRES: gfn < gfn_limit().
   virtual bool IsPrivate(uint64_t gfn) const = 0;
+  // The first private gfn >= `gfn`, or gfn_limit() when there is none (FINISH, §4.7, walks the
+  // private pages with it). The default asks IsPrivate of every page; a platform with a sparse
+  // view of its private pages may answer faster.
+  virtual uint64_t NextPrivate(uint64_t gfn) const {
+    for (; gfn < gfn_limit(); ++gfn) {
+      if (IsPrivate(gfn)) return gfn;
+    }
+    return gfn_limit();
+  }
   // Copies private page `gfn` into `out` (agent-private memory, kPageBytes).
   virtual Status ReadPrivatePage(uint64_t gfn, MutableByteSpan out) = 0;
   // Makes page `gfn` private — an acceptance, not a conversion: no contents policy applies — and

@@ -33,6 +33,7 @@ std::string_view MessageTypeName(MessageType type) {
     case MessageType::kImport: return "IMPORT";
     case MessageType::kDirty: return "DIRTY";
     case MessageType::kAbort: return "ABORT";
+    case MessageType::kFinish: return "FINISH";
     case MessageType::kInvalid: break;
   }
   return "INVALID";
@@ -55,6 +56,7 @@ std::string_view AgentStatusName(AgentStatus status) {
     case AgentStatus::kLimit: return "LIMIT";
     case AgentStatus::kSessionFailed: return "SESSION_FAILED";
     case AgentStatus::kInternal: return "INTERNAL";
+    case AgentStatus::kIncomplete: return "INCOMPLETE";
   }
   return "UNKNOWN";
 }
@@ -131,7 +133,7 @@ Expected<RequestHeader> DecodeRequestHeader(ByteSpan page, ByteSpan* body) {
     return IncompatibleError("agent protocol version " + Num(h.major) + "." + Num(h.minor) + " (this agent speaks " +
                              Num(kVersionMajor) + ".x)");
   }
-  if (type == 0 || type > static_cast<uint16_t>(MessageType::kAbort)) {
+  if (type == 0 || type > kMaxMessageType) {
     return CorruptError("unknown request type " + Num(type));
   }
   h.type = static_cast<MessageType>(type);
@@ -160,7 +162,7 @@ Expected<ResponseHeader> DecodeResponseHeader(ByteSpan page, ByteSpan* body) {
     return IncompatibleError("the agent speaks protocol version " + Num(h.major) + "." + Num(h.minor) +
                              " (this host speaks " + Num(kVersionMajor) + ".x)");
   }
-  if (type > static_cast<uint16_t>(MessageType::kAbort)) return CorruptError("unknown response type " + Num(type));
+  if (type > kMaxMessageType) return CorruptError("unknown response type " + Num(type));
   if (status > kMaxAgentStatus) return CorruptError("unknown agent status " + Num(status));
   h.type = static_cast<MessageType>(type);
   h.status = static_cast<AgentStatus>(status);

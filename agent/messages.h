@@ -144,6 +144,34 @@ struct AbortRequest {
 Bytes EncodeAbortRequest(const AbortRequest& request);
 Expected<AbortRequest> DecodeAbortRequest(ByteSpan body);
 
+// ---- §4.7 FINISH (since 1.1) ----
+struct FinishRequest {
+  uint32_t length = 0;  // export: 0; import: kBlobBytes, the manifest at bounce offset 0
+};
+Bytes EncodeFinishRequest(const FinishRequest& request);
+// Accepts length 0 or kBlobBytes; which one the session's role needs is the agent's to check.
+Expected<FinishRequest> DecodeFinishRequest(ByteSpan body);
+
+struct FinishResponse {
+  uint32_t count = 0;   // private pages the manifest covers
+  uint32_t flags = 0;   // kManifestFlagUntracked
+  uint32_t length = 0;  // export: kBlobBytes, the manifest at bounce offset 0; import: 0
+};
+Bytes EncodeFinishResponse(const FinishResponse& response);
+Expected<FinishResponse> DecodeFinishResponse(ByteSpan body);
+
+// §6.1 The manifest's plaintext page (kPageBytes; the agent seals it as a blob for kManifestGfn).
+struct Manifest {
+  uint16_t flags = 0;  // kManifestFlagUntracked
+  uint64_t count = 0;  // private pages covered
+  ManifestDigest digest{};  // SHA-256 of their ascending (u64 gfn, u64 last sequence) list
+  bool operator==(const Manifest&) const = default;
+};
+// REQUIRES: page.size() == kPageBytes. Writes the whole page (the rest zero).
+void EncodeManifest(const Manifest& manifest, MutableByteSpan page);
+// kCorrupt for another size, magic, version, unknown flags or non-zero bytes past the header.
+Expected<Manifest> DecodeManifest(ByteSpan page);
+
 // ---- §3.3 error body ----
 Bytes EncodeErrorBody(std::string_view text);  // truncated to kMaxErrorTextBytes
 Expected<std::string> DecodeErrorBody(ByteSpan body);

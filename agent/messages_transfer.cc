@@ -1,7 +1,8 @@
-// Agent messages, part two: the bodies that move pages — EXPORT, IMPORT, DIRTY, ABORT — and the
-// error body (docs/agent-protocol.md §3.3, §4.3-§4.6). Part one (names, headers, HELLO, PEER) is
+// Agent messages, part two: the bodies that move pages — EXPORT, IMPORT, DIRTY, ABORT, FINISH and
+// its manifest — and the error body (docs/agent-protocol.md §3.3, §4.3-§4.7, §6.1). Part one (names, headers, HELLO, PEER) is
 // messages.cc.
 
+#include <algorithm>
 #include <string>
 
 #include "agent/messages.h"
@@ -212,6 +213,90 @@ Expected<AbortRequest> DecodeAbortRequest(ByteSpan body) {
   r.ZerosOk(4, "ABORT reserved");
   GMEM_RETURN_IF_ERROR(r.ExpectEnd("ABORT"));
   return q;
+}
+
+// ---- FINISH ----
+
+namespace {
+
+Status CheckFinishLength(uint32_t length, const char* what) {
+  if (length != 0 && length != kBlobBytes) {
+    return CorruptError(std::string(what) + " length " + Num(length) + " is neither 0 nor " + Num(kBlobBytes));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Bytes EncodeFinishRequest(const FinishRequest& q) {
+  Bytes out;
+  ByteWriter w(out);
+  w.U32(q.length);
+  w.Zeros(4);
+  return out;
+}
+
+Expected<FinishRequest> DecodeFinishRequest(ByteSpan body) {
+  ByteReader r(body);
+  FinishRequest q;
+  q.length = r.U32("length");
+  r.ZerosOk(4, "FINISH reserved");
+  GMEM_RETURN_IF_ERROR(r.ExpectEnd("FINISH"));
+  GMEM_RETURN_IF_ERROR(CheckFinishLength(q.length, "FINISH"));
+  return q;
+}
+
+Bytes EncodeFinishResponse(const FinishResponse& s) {
+  Bytes out;
+  ByteWriter w(out);
+  w.U32(s.count);
+  w.U32(s.flags);
+  w.U32(s.length);
+  w.Zeros(4);
+  return out;
+}
+
+Expected<FinishResponse> DecodeFinishResponse(ByteSpan body) {
+  ByteReader r(body);
+  FinishResponse s;
+  s.count = r.U32("count");
+  s.flags = r.U32("flags");
+  s.length = r.U32("length");
+  r.ZerosOk(4, "FINISH response reserved");
+  GMEM_RETURN_IF_ERROR(r.ExpectEnd("FINISH response"));
+  if ((s.flags & ~uint32_t{kManifestFlagUntracked}) != 0) return CorruptError("FINISH response: unknown flags");
+  GMEM_RETURN_IF_ERROR(CheckFinishLength(s.length, "FINISH response"));
+  return s;
+}
+
+void EncodeManifest(const Manifest& m, MutableByteSpan page) {
+  std::byte* p = page.data();
+  // SAFETY: REQUIRES page.size() == kPageBytes; the header ends at kManifestHeaderBytes (48).
+  std::fill(page.begin(), page.end(), std::byte{0});
+  StoreLe<uint32_t>(p + 0, kManifestMagic);
+  StoreLe<uint16_t>(p + 4, kManifestVersion);
+  StoreLe<uint16_t>(p + 6, m.flags);
+  StoreLe<uint64_t>(p + 8, m.count);
+  std::copy(m.digest.begin(), m.digest.end(), p + 16);
+}
+
+Expected<Manifest> DecodeManifest(ByteSpan page) {
+  if (page.size() != kPageBytes) return CorruptError("a manifest is one 4 KiB page, not " + Num(page.size()) + " bytes");
+  ByteReader r(page);
+  uint32_t magic = r.U32("magic");
+  uint16_t version = r.U16("version");
+  Manifest m;
+  m.flags = r.U16("flags");
+  m.count = r.U64("count");
+  ByteSpan digest = r.Raw(kManifestDigestBytes, "digest");
+  if (!r.ok()) return r.status();
+  if (magic != kManifestMagic) return CorruptError("not a manifest (bad magic)");
+  if (version != kManifestVersion) return CorruptError("manifest version " + Num(version) + " (this agent reads 1)");
+  if ((m.flags & ~kManifestFlagUntracked) != 0) return CorruptError("manifest: unknown flags");
+  std::copy(digest.begin(), digest.end(), m.digest.begin());
+  r.ZerosOk(kPageBytes - kManifestHeaderBytes, "manifest padding");
+  GMEM_RETURN_IF_ERROR(r.ExpectEnd("manifest"));
+  return m;
 }
 
 // ---- error body ----

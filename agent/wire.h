@@ -1,5 +1,5 @@
 #pragma once
-// Wire constants of the gmemkit agent protocol v1.0. Mirrors docs/agent-protocol.md section by
+// Wire constants of the gmemkit agent protocol v1.1. Mirrors docs/agent-protocol.md section by
 // section; a change here changes the spec and the version in the same commit.
 
 #include <array>
@@ -9,9 +9,9 @@
 
 namespace gmem::agent {
 
-// §1 Versioning.
+// §1 Versioning. 1.1 added FINISH (§4.7), the manifest (§6.1) and INCOMPLETE (§8).
 inline constexpr uint16_t kVersionMajor = 1;
-inline constexpr uint16_t kVersionMinor = 0;
+inline constexpr uint16_t kVersionMinor = 1;
 
 // §2 The agent area: guest-physical, always shared, in the first region of guest RAM.
 inline constexpr uint64_t kAreaGpa = 0x140000;
@@ -38,8 +38,14 @@ enum class MessageType : uint16_t {
   kImport = 4,
   kDirty = 5,
   kAbort = 6,
+  kFinish = 7,  // since 1.1
 };
+inline constexpr uint16_t kMaxMessageType = 7;
 std::string_view MessageTypeName(MessageType type);
+// The minor version that introduced `type` (§1): a host sends each request with it, so an agent
+// of an older minor still serves every message it knows; an agent refuses a request whose minor
+// is older than its type's (MALFORMED).
+constexpr uint16_t MessageMinor(MessageType type) { return type == MessageType::kFinish ? 1 : 0; }
 
 // §8 Status codes (u16). Zero is success; every other value names one way a request failed.
 enum class AgentStatus : uint16_t {
@@ -58,9 +64,10 @@ enum class AgentStatus : uint16_t {
   kLimit = 12,          // too many entries, or offsets outside the bounce buffer
   kSessionFailed = 13,  // an earlier security failure ended the session: only HELLO/ABORT
   kInternal = 14,       // the agent failed (crypto, platform)
+  kIncomplete = 15,     // FINISH: the private pages here are not the exporter's latest (since 1.1)
 };
 std::string_view AgentStatusName(AgentStatus status);
-inline constexpr uint16_t kMaxAgentStatus = 14;
+inline constexpr uint16_t kMaxAgentStatus = 15;
 
 // §4 HELLO.
 enum class Role : uint8_t { kInvalid = 0, kExport = 1, kImport = 2 };
@@ -93,6 +100,18 @@ inline constexpr size_t kBlobHeaderBytes = 32;
 inline constexpr size_t kTagBytes = 16;
 inline constexpr size_t kNonceBytes = 12;
 inline constexpr size_t kBlobBytes = kBlobHeaderBytes + kPageBytes + kTagBytes;  // 4144
+
+// §6.1 The manifest (FINISH, §4.7): a blob whose header names kManifestGfn — no page can have it,
+// every gfn is below gfn_limit() <= 2^64 - 1 — and whose plaintext page starts with these 48
+// bytes, the rest zero. Its flags are also the FINISH response's flags.
+inline constexpr uint64_t kManifestGfn = 0xffffffffffffffffull;
+inline constexpr uint32_t kManifestMagic = 0x4e464d47;  // "GMFN"
+inline constexpr uint16_t kManifestVersion = 1;
+inline constexpr uint16_t kManifestFlagUntracked = 1u << 0;  // freshness not checked (§4.7)
+inline constexpr size_t kManifestDigestBytes = 32;
+inline constexpr size_t kManifestHeaderBytes = 16 + kManifestDigestBytes;  // 48
+inline constexpr size_t kManifestEntryBytes = 16;  // digest input: u64 gfn, u64 last sequence
+using ManifestDigest = std::array<std::byte, kManifestDigestBytes>;
 
 // §7 Per-request limits.
 inline constexpr size_t kExportEntryBytes = 24;

@@ -1,6 +1,6 @@
 #pragma once
 // The direct-decoder part of agent_request_fuzz (fuzz/agent_request_fuzz.cc, op kDecode): shares,
-// blob headers, the mailbox headers and every message body, both directions (the host's client
+// blob headers, manifests, the mailbox headers and every message body, both directions (the host's client
 // parses what a hostile guest writes, too).
 
 #include <algorithm>
@@ -71,6 +71,18 @@ inline void FuzzDecoders(ByteSpan in) {
   RoundTrip<DirtyRequest>(in, DecodeDirtyRequest, EncodeDirtyRequest);
   RoundTrip<DirtyResponse>(in, DecodeDirtyResponse, EncodeDirtyResponse);
   RoundTrip<AbortRequest>(in, DecodeAbortRequest, EncodeAbortRequest);
+  RoundTrip<FinishRequest>(in, DecodeFinishRequest, EncodeFinishRequest);
+  RoundTrip<FinishResponse>(in, DecodeFinishResponse, EncodeFinishResponse);
+  // The manifest page (§6.1): as given, and zero-padded or cut to a page.
+  Bytes manifest(in.begin(), in.begin() + std::min(in.size(), kPageBytes));
+  manifest.resize(kPageBytes);
+  for (ByteSpan m : {in, ByteSpan(manifest)}) {
+    Expected<Manifest> v = DecodeManifest(m);
+    if (!v.ok()) continue;
+    Bytes again(kPageBytes);
+    EncodeManifest(*v, again);
+    FUZZ_CHECK(Same(again, m));
+  }
   if (Expected<std::string> text = DecodeErrorBody(in); text.ok()) FUZZ_CHECK(text->size() <= kMaxErrorTextBytes);
 }
 

@@ -63,7 +63,9 @@ inline Bytes CanaryPage(uint64_t seed) {
 // GuestPlatform contract (REQUIRES clauses, never touching the agent area).
 class FuzzPlatform final : public agent::GuestPlatform {
  public:
-  FuzzPlatform(uint64_t gfn_limit, bool tracks) : gfn_limit_(gfn_limit), tracks_(tracks) {
+  // `empty`: no page is private at the start.
+  FuzzPlatform(uint64_t gfn_limit, bool tracks, bool empty) : gfn_limit_(gfn_limit), tracks_(tracks) {
+    if (empty) return;
     for (uint64_t gfn : {uint64_t{0}, uint64_t{1}, uint64_t{319}, uint64_t{512}, uint64_t{513}, uint64_t{600},
                          uint64_t{601}, uint64_t{639}, gfn_limit - 1}) {
       if (gfn < gfn_limit && !InAgentArea(gfn)) private_[gfn] = CanaryPage(gfn);
@@ -74,6 +76,10 @@ class FuzzPlatform final : public agent::GuestPlatform {
   bool IsPrivate(uint64_t gfn) const override {
     FUZZ_CHECK(gfn < gfn_limit_);
     return private_.count(gfn) != 0;
+  }
+  uint64_t NextPrivate(uint64_t gfn) const override {
+    auto it = private_.lower_bound(gfn);
+    return it == private_.end() ? gfn_limit_ : it->first;
   }
   Status ReadPrivatePage(uint64_t gfn, MutableByteSpan out) override {
     FUZZ_CHECK(gfn < gfn_limit_ && !InAgentArea(gfn));
@@ -107,6 +113,7 @@ class FuzzPlatform final : public agent::GuestPlatform {
   }
 
   uint64_t writes() const { return writes_; }
+  const std::map<uint64_t, Bytes>& private_pages() const { return private_; }
   const Bytes* PrivatePage(uint64_t gfn) const {
     auto it = private_.find(gfn);
     return it == private_.end() ? nullptr : &it->second;

@@ -8,9 +8,12 @@
 // fresh Agent (over a fake guest platform with a few private pages) in one of the session states;
 // the target plays the host and the peer agent for that, and keeps the session key whenever it
 // can know it (it holds the platform key), so the fuzzer can send blobs that pass the tag and
-// reach the epoch, gfn and replay checks. Then the steps: raw request pages, well-formed requests
-// with fuzzed bodies, bounce-buffer bytes, sealed blobs, PEER with a valid share, and direct calls
-// of every decoder of agent/ (each decoded value must encode back to the same bytes).
+// reach the epoch, gfn and replay checks, and manifests that reach FINISH's checks in an import
+// session. Then the steps: raw request pages, well-formed requests with fuzzed bodies,
+// bounce-buffer bytes, sealed blobs and manifests, PEER with a valid share, and direct calls of
+// every decoder of agent/ (each decoded value must encode back to the same bytes). An OK FINISH
+// of an export session must seal a manifest of exactly the private pages and the sequences the
+// target saw exported; an OK FINISH of an import session means every private page was imported.
 //
 // The request page, the response page and the bounce buffer are separate heap buffers, so ASan
 // catches an access past any one of them.
@@ -31,6 +34,7 @@
 #include "agent/messages.h"
 #include "agent/platform_key.h"
 #include "agent/wire.h"
+#include "format/crypto.h"
 #include "fuzz/agent_fuzz_decoders.h"
 #include "fuzz/agent_fuzz_platform.h"
 #include "fuzz/agent_request_fuzz_input.h"
@@ -120,7 +124,8 @@ class Harness {
   Harness(Setup setup, uint8_t platform_bits)
       : g_(G()),
         area_(g_.area.View()),
-        platform_(agent_input::GfnLimitOf(platform_bits), (platform_bits & agent_input::kPlatformNoTracking) == 0),
+        platform_(agent_input::GfnLimitOf(platform_bits), (platform_bits & agent_input::kPlatformNoTracking) == 0,
+                  (platform_bits & agent_input::kPlatformEmpty) != 0),
         agent_(setup == Setup::kUnprovisioned ? nullptr : g_.key, agent_input::FuzzMeasurement()) {
     g_.area.Clear();
     switch (setup) {
@@ -172,6 +177,11 @@ class Harness {
         }
         case Op::kPeer: SendPeer(in.Get<uint8_t>()); break;
         case Op::kDecode: FuzzDecoders(in.Take(in.Get<uint16_t>())); break;
+        case Op::kSealManifest: {
+          uint64_t sequence = in.Get<uint64_t>();
+          SealManifest(sequence, in.Get<uint8_t>());
+          break;
+        }
       }
     }
     FUZZ_CHECK(agent_.counters().requests == serves_);
@@ -274,6 +284,53 @@ class Harness {
     cipher_.emplace(std::move(cipher).value());
     epoch_ = epoch;
     last_sequence_ = 0;
+    sequences_.clear();
+  }
+
+  // The manifest of the private pages here, each with its sequence in `sequences_`.
+  Manifest ManifestOfPrivatePages(bool* all_covered) const {
+    Bytes list;
+    ByteWriter w(list);
+    Manifest m;
+    *all_covered = true;
+    for (const auto& [gfn, page] : platform_.private_pages()) {
+      ++m.count;
+      auto it = sequences_.find(gfn);
+      if (it == sequences_.end()) {
+        *all_covered = false;
+        continue;
+      }
+      w.U64(gfn);
+      w.U64(it->second);
+    }
+    format::Digest d = format::Sha256(list);
+    std::copy(d.begin(), d.end(), m.digest.begin());
+    return m;
+  }
+
+  void SealManifest(uint64_t sequence, uint8_t tweak) {
+    if (!cipher_ || sequence == 0) return;
+    bool covered = false;
+    Manifest m = ManifestOfPrivatePages(&covered);
+    m.flags = platform_.tracks_private_writes() ? 0 : kManifestFlagUntracked;
+    BlobHeader h;
+    h.gfn = kManifestGfn;
+    h.epoch = epoch_;
+    h.sequence = sequence;
+    switch (tweak % 8) {
+      case 1: ++m.count; break;
+      case 2: m.digest[0] ^= std::byte{1}; break;
+      case 3: m.flags = 2; break;
+      case 5: h.gfn = 600; break;
+      case 6: ++h.epoch; break;
+      default: break;
+    }
+    Bytes page(kPageBytes);
+    EncodeManifest(m, page);
+    if (tweak % 8 == 4) page[0] ^= std::byte{1};
+    Bytes blob(kBlobBytes);
+    FUZZ_CHECK(cipher_->Seal(h, page, blob).ok());
+    std::memcpy(area_.bounce.data(), blob.data(), kBlobBytes);
   }
 
   void SealBlob(uint32_t offset, uint64_t gfn, uint64_t sequence, uint8_t tweak) {
@@ -313,6 +370,7 @@ class Harness {
       // HELLO wipes the session first, whether it then succeeds or not.
       cipher_.reset();
       export_share_.clear();
+      sequences_.clear();
     }
     if (q.ok()) {
       FUZZ_CHECK(r->type == q->type && r->request_id == q->request_id);
@@ -335,7 +393,7 @@ class Harness {
 
   static bool IsSecurityFailure(AgentStatus s) {
     return s == AgentStatus::kAuth || s == AgentStatus::kIdentity || s == AgentStatus::kWrongEpoch ||
-           s == AgentStatus::kWrongGfn || s == AgentStatus::kReplay;
+           s == AgentStatus::kWrongGfn || s == AgentStatus::kReplay || s == AgentStatus::kIncomplete;
   }
 
   // An OK response: its body parses as the type's response, says what was asked, and the target
@@ -382,14 +440,22 @@ class Harness {
         auto q = DecodeImportRequest(request_body);
         auto s = DecodeImportResponse(body);
         FUZZ_CHECK(q.ok() && s.ok() && s->imported == q->entries.size());
-        for (const ImportEntry& e : q->entries) FUZZ_CHECK(platform_.PrivatePage(e.gfn) != nullptr);
+        for (const ImportEntry& e : q->entries) {
+          FUZZ_CHECK(platform_.PrivatePage(e.gfn) != nullptr);
+          // The blobs are still in the bounce buffer: learn their sequences (for manifests).
+          Expected<BlobHeader> h = DecodeBlobHeader(ByteSpan(area_.bounce).subspan(e.offset, e.length));
+          FUZZ_CHECK(h.ok() && h->gfn == e.gfn);
+          sequences_[e.gfn] = h->sequence;
+        }
         break;
       }
+      case MessageType::kFinish: CheckFinish(request_body, body); break;
       case MessageType::kDirty: CheckDirty(request_body, body); break;
       case MessageType::kAbort:
         FUZZ_CHECK(body.empty());
         cipher_.reset();
         export_share_.clear();
+        sequences_.clear();
         break;
       case MessageType::kInvalid: Fail("OK for an invalid request type");
     }
@@ -414,9 +480,42 @@ class Harness {
       auto h = cipher_->Open(blob, page);
       FUZZ_CHECK(h.ok() && h->gfn == e.gfn && h->epoch == epoch_ && h->sequence > last_sequence_);
       last_sequence_ = h->sequence;
+      sequences_[e.gfn] = h->sequence;
       const Bytes* plain = platform_.PrivatePage(e.gfn);
       FUZZ_CHECK(plain != nullptr && *plain == page);
     }
+  }
+
+  // An OK FINISH. Export: the manifest is sealed, the last blob of the session, and covers exactly
+  // the private pages with the sequences the target saw exported. Import: every private page
+  // here was imported in this session, in the version the manifest names.
+  void CheckFinish(ByteSpan request_body, ByteSpan body) {
+    auto q = DecodeFinishRequest(request_body);
+    auto s = DecodeFinishResponse(body);
+    FUZZ_CHECK(q.ok() && s.ok());
+    FUZZ_CHECK(s->count == platform_.private_pages().size());
+    bool covered = false;
+    Manifest expected = ManifestOfPrivatePages(&covered);
+    if (q->length == 0) {
+      FUZZ_CHECK(s->length == kBlobBytes);
+      FUZZ_CHECK(((s->flags & kManifestFlagUntracked) != 0) == !platform_.tracks_private_writes());
+      ByteSpan blob = ByteSpan(area_.bounce).first(kBlobBytes);
+      FUZZ_CHECK(!Contains(blob, kCanary));
+      if (cipher_) {
+        Bytes page(kPageBytes);
+        auto h = cipher_->Open(blob, page);
+        FUZZ_CHECK(h.ok() && h->gfn == kManifestGfn && h->epoch == epoch_ && h->sequence > last_sequence_);
+        auto m = DecodeManifest(page);
+        FUZZ_CHECK(m.ok() && m->flags == s->flags && m->count == s->count);
+        FUZZ_CHECK(covered && m->digest == expected.digest);
+      }
+    } else {
+      FUZZ_CHECK(s->length == 0);
+      if (cipher_) FUZZ_CHECK(covered);
+    }
+    // The session is finished and its key gone.
+    cipher_.reset();
+    sequences_.clear();
   }
 
   void CheckDirty(ByteSpan request_body, ByteSpan body) {
@@ -448,6 +547,7 @@ class Harness {
   std::optional<BlobCipher> cipher_;  // the session key, when the target knows it
   uint32_t epoch_ = 0;
   uint64_t last_sequence_ = 0;
+  std::unordered_map<uint64_t, uint64_t> sequences_;  // gfn -> last sequence exported / imported
   Bytes export_share_;  // the agent's exporter share awaiting PEER
 };
 

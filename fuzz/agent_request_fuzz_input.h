@@ -8,7 +8,9 @@
 // `setup % kSetupCount` picks the state the target puts a fresh Agent in before the steps (the
 // target plays the peer agent and the host for that, so the fuzzer starts past the signatures
 // and key agreements it cannot forge). `platform` picks the fake guest platform: bit 0 set means
-// it cannot track private writes (DIRTY answers ALL); bits 1-2 pick gfn_limit (kGfnLimits).
+// it cannot track private writes (DIRTY answers ALL); bits 1-2 pick gfn_limit (kGfnLimits); bit 3
+// set means no page is private at the start (so an import session can FINISH: every private page
+// must then have been imported in it).
 //
 // Each step starts with an op byte; `op % kOpCount` picks the Op. Every field is little-endian
 // and read as far as the input goes (missing bytes are zero), and at most kMaxServes requests are
@@ -25,6 +27,11 @@
 //   kPeer      u8 tweak                 PEER with a valid importer share answering the agent's
 //                                       last exporter share (tweak != 0 breaks one field), Serve
 //   kDecode    u16 length, bytes        the bytes go to every decoder of agent/ directly
+//   kSealManifest u64 sequence, u8 tweak   a manifest (§6.1) sealed under the session key the
+//                                       target knows (if any) at bounce offset 0, describing the
+//                                       private pages and the sequences the agent imported;
+//                                       tweak % 8 breaks one thing: 1 count, 2 digest, 3 flags,
+//                                       4 magic, 5 the header's gfn (a page's), 6 epoch; else none
 
 #include <cstdint>
 
@@ -55,10 +62,12 @@ enum class Op : uint8_t {
   kSealBlob = 3,
   kPeer = 4,
   kDecode = 5,
+  kSealManifest = 6,
 };
-inline constexpr uint8_t kOpCount = 6;
+inline constexpr uint8_t kOpCount = 7;
 
 inline constexpr uint8_t kPlatformNoTracking = 1u << 0;
+inline constexpr uint8_t kPlatformEmpty = 1u << 3;
 // 640: RAM past the agent area (gfns 320..511); 512: it ends with the area; 320: it ends before
 // it; 2^40: huge (offsets near the top of u64 when multiplied by the page size stay reachable).
 inline constexpr uint64_t kGfnLimits[4] = {640, 512, 320, uint64_t{1} << 40};
@@ -139,6 +148,12 @@ class InputBuilder {
   }
   InputBuilder& Peer(uint8_t tweak) {
     w_.U8(static_cast<uint8_t>(Op::kPeer));
+    w_.U8(tweak);
+    return *this;
+  }
+  InputBuilder& SealManifest(uint64_t sequence, uint8_t tweak) {
+    w_.U8(static_cast<uint8_t>(Op::kSealManifest));
+    w_.U64(sequence);
     w_.U8(tweak);
     return *this;
   }

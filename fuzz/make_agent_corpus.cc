@@ -3,9 +3,10 @@
 // in fuzz/agent_request_fuzz_input.h.
 //
 // Seeds: valid requests of every message type (HELLO in each role and mode, PEER, EXPORT,
-// IMPORT with blobs the target seals, DIRTY, ABORT) from each session state, a few requests the
-// agent must refuse (bad magic, another version, a replayed or misaddressed blob), and one input
-// per direct decoder. Every seed is the same on every run (the platform secret is fixed and
+// IMPORT with blobs the target seals, DIRTY, ABORT, FINISH in both roles with manifests the
+// target seals) from each session state, a few requests the agent must refuse (bad magic, another
+// version, a replayed or misaddressed blob, each way of breaking a manifest), and one input per
+// direct decoder. Every seed is the same on every run (the platform secret is fixed and
 // Ed25519 signatures are deterministic; the X25519 keys and salts drawn at fuzz time are not in
 // the seeds).
 //
@@ -34,6 +35,9 @@ using agent_input::Setup;
 constexpr uint8_t kTracking = 0;                                  // gfn_limit 640, tracks writes
 constexpr uint8_t kNoTracking = agent_input::kPlatformNoTracking;  // gfn_limit 640, DIRTY says ALL
 constexpr uint8_t kHugeRam = 3 << 1;                              // gfn_limit 2^40
+constexpr uint8_t kEmpty = agent_input::kPlatformEmpty;            // no private page at the start
+// The private pages of the kTracking platform at the start (fuzz/agent_fuzz_platform.h).
+const std::vector<uint64_t> kInitialPrivate = {0, 1, 319, 512, 513, 600, 601, 639};
 
 Status WriteFile(const std::string& dir, const std::string& name, ByteSpan bytes) {
   std::string path = dir + "/" + name;
@@ -66,6 +70,8 @@ Bytes Import(std::vector<uint64_t> gfns) {
 
 Bytes Dirty(uint64_t cursor, uint32_t max) { return EncodeDirtyRequest({cursor, max}); }
 Bytes Abort() { return EncodeAbortRequest({}); }
+Bytes FinishExport() { return EncodeFinishRequest({0}); }
+Bytes FinishImport() { return EncodeFinishRequest({static_cast<uint32_t>(kBlobBytes)}); }
 
 // A whole request page, for the raw op.
 Bytes Page(uint32_t magic, uint16_t major, uint16_t minor, MessageType type, ByteSpan body) {
@@ -166,6 +172,59 @@ Expected<std::vector<Seed>> Seeds() {
                                 .Request(MessageType::kImport, Import({600}))
                                 .Request(MessageType::kImport, Import({600})));
 
+  // FINISH of an export session: refused while pages are unexported or dirty, then the manifest;
+  // afterwards only HELLO and ABORT.
+  add("finish_export", InputBuilder(Setup::kExportTransport, kTracking)
+                           .Request(MessageType::kFinish, FinishExport())
+                           .Request(MessageType::kExport, Export(kInitialPrivate))
+                           .Request(MessageType::kFinish, FinishExport())
+                           .Request(MessageType::kExport, Export({600}))
+                           .Request(MessageType::kDirty, Dirty(0, 0))
+                           .Request(MessageType::kFinish, FinishExport())
+                           .Request(MessageType::kHello, Hello(Role::kExport, Mode::kSealed))
+                           .Request(MessageType::kFinish, FinishExport()));
+  add("finish_export_untracked", InputBuilder(Setup::kExportSealed, kNoTracking)
+                                     .Request(MessageType::kExport, Export({0, 1, 319, 512}))
+                                     .Request(MessageType::kFinish, FinishExport())
+                                     .Request(MessageType::kExport, Export({513, 600, 601, 639}))
+                                     .Request(MessageType::kFinish, FinishExport()));
+  add("finish_export_empty_huge_ram", InputBuilder(Setup::kExportSealed, kHugeRam | kEmpty)
+                                          .Request(MessageType::kFinish, FinishImport())
+                                          .Request(MessageType::kFinish, FinishExport()));
+  add("finish_bad_state", InputBuilder(Setup::kExportAwaitPeer, kTracking)
+                              .Request(MessageType::kFinish, FinishExport())
+                              .RawPage(Page(kRequestMagic, 1, 0, MessageType::kFinish, FinishExport())));
+
+  // FINISH of an import session: an intact manifest, and each way of breaking one.
+  add("finish_import", InputBuilder(Setup::kImportSealed, kEmpty)
+                           .SealBlob(0, 600, 1, 1)
+                           .SealBlob(kBlobBytes, 601, 2, 2)
+                           .Request(MessageType::kImport, Import({600, 601}))
+                           .SealManifest(3, 0)
+                           .Request(MessageType::kFinish, FinishImport())
+                           .Request(MessageType::kImport, Import({600})));
+  add("finish_import_transport", InputBuilder(Setup::kImportTransport, kEmpty)
+                                     .SealManifest(1, 0)
+                                     .Request(MessageType::kFinish, FinishExport())
+                                     .Request(MessageType::kFinish, FinishImport()));
+  for (uint8_t tweak = 1; tweak < 7; ++tweak) {
+    add("finish_import_broken_" + std::to_string(tweak), InputBuilder(Setup::kImportSealed, kEmpty)
+                                                             .SealBlob(0, 600, 1, 1)
+                                                             .Request(MessageType::kImport, Import({600}))
+                                                             .SealManifest(2, tweak)
+                                                             .Request(MessageType::kFinish, FinishImport()));
+  }
+  add("finish_import_replayed_manifest", InputBuilder(Setup::kImportSealed, kEmpty)
+                                             .SealBlob(0, 600, 5, 1)
+                                             .Request(MessageType::kImport, Import({600}))
+                                             .SealManifest(4, 0)
+                                             .Request(MessageType::kFinish, FinishImport()));
+  add("finish_import_withheld", InputBuilder(Setup::kImportSealed, kTracking)
+                                    .SealBlob(0, 600, 1, 1)
+                                    .Request(MessageType::kImport, Import({600}))
+                                    .SealManifest(2, 0)
+                                    .Request(MessageType::kFinish, FinishImport()));
+
   // ABORT, and pages the agent must refuse as a whole.
   add("abort", InputBuilder(Setup::kExportTransport, kTracking)
                    .Request(MessageType::kAbort, Abort())
@@ -174,13 +233,16 @@ Expected<std::vector<Seed>> Seeds() {
                        .RawPage(Page(kRequestMagic, 1, 0, MessageType::kAbort, Abort()))
                        .RawPage(Page(0x12345678, 1, 0, MessageType::kAbort, Abort()))
                        .RawPage(Page(kRequestMagic, 2, 0, MessageType::kHello, {}))
-                       .RawPage(Page(kRequestMagic, 1, 1, MessageType::kDirty, Dirty(0, 0)))
-                       .Request(static_cast<MessageType>(7), {}));
+                       .RawPage(Page(kRequestMagic, 1, kVersionMinor + 1, MessageType::kDirty, Dirty(0, 0)))
+                       .Request(static_cast<MessageType>(kMaxMessageType + 1), {}));
 
   // The decoders, directly.
   Bytes blob(kBlobBytes);
   EncodeBlobHeader({600, 3, 42, kBlobAttrPrivate}, blob);
   add("decode_share", InputBuilder(Setup::kIdle, kTracking).Decode(descriptor));
+  Bytes manifest(kPageBytes);
+  EncodeManifest({kManifestFlagUntracked, 8, {}}, manifest);
+  add("decode_manifest", InputBuilder(Setup::kIdle, kTracking).Decode(manifest));
   add("decode_blob", InputBuilder(Setup::kIdle, kTracking).Decode(blob));
   add("decode_request_page",
       InputBuilder(Setup::kIdle, kTracking).Decode(Page(kRequestMagic, 1, 0, MessageType::kDirty, Dirty(5, 6))));
@@ -193,6 +255,8 @@ Expected<std::vector<Seed>> Seeds() {
           .Decode(Import({600, 601}))
           .Decode(EncodeImportResponse({2}))
           .Decode(EncodeDirtyResponse({2, kDirtyFlagMore, 0x2000}))
+          .Decode(FinishImport())
+          .Decode(EncodeFinishResponse({8, kManifestFlagUntracked, static_cast<uint32_t>(kBlobBytes)}))
           .Decode(EncodeErrorBody("entry 3 (gfn 4711): a replayed or reordered blob")));
   return seeds;
 }

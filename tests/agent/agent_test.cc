@@ -1,11 +1,12 @@
 // agent/agent.{h,cc}, agent_transfer.cc and agent_client.{h,cc}: the whole protocol between two
 // agents and their hosts, in process (tests/agent/agent_testing.h): key agreement and the ways a
 // relaying host can cheat it, export/import, every way a blob is rejected, DIRTY, the sealed
-// (snapshot) mode and its identity rules.
+// (snapshot) mode and its identity rules, and FINISH: the manifest against rollback by omission.
 
 #include <cstring>
 #include <random>
 
+#include "agent/blob.h"
 #include "agent/key_agreement.h"
 #include "tests/agent/agent_testing.h"
 #include "tests/testutil/testutil.h"
@@ -450,6 +451,8 @@ TEST_F(AgentTest, MutatedRequestsAlwaysGetAnAnswer) {
       Request(MessageType::kImport, EncodeImportRequest(import)),
       Request(MessageType::kDirty, EncodeDirtyRequest(DirtyRequest{0, 3})),
       Request(MessageType::kAbort, EncodeAbortRequest({})),
+      Request(MessageType::kFinish, EncodeFinishRequest(FinishRequest{0})),
+      Request(MessageType::kFinish, EncodeFinishRequest(FinishRequest{kBlobBytes})),
   };
   std::mt19937_64 rng(1234);
   for (int i = 0; i < 3000; ++i) {
@@ -479,6 +482,264 @@ TEST_F(AgentTest, MutatedRequestsAlwaysGetAnAnswer) {
         << "the agent wrote into the reserved part of the area";
     if (i % 500 == 0) AgreeTransport(*src_, *dst_, TestSession(24));
   }
+}
+
+}  // namespace
+}  // namespace gmem::agent
+
+namespace gmem::agent {
+namespace {
+
+// ---- FINISH (§4.7): the manifest ----
+
+class FinishTest : public AgentTest {
+ protected:
+  // A transport session; `n` private pages from kFirstGfn exported and all imported.
+  void MoveAll(uint8_t session, uint64_t n) {
+    AgreeTransport(*src_, *dst_, TestSession(session));
+    exported_ = ExportGfns(MakePrivate(n, session)).value();
+    ASSERT_OK(ImportAll(exported_));
+  }
+  ExportResult exported_;
+};
+
+TEST_F(FinishTest, IntactTransferFinishesOnBothSides) {
+  MoveAll(40, 130);  // more than one request
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished);
+  EXPECT_EQ(finished->count, 130u);
+  EXPECT_FALSE(finished->untracked);
+  ASSERT_EQ(finished->manifest.size(), kBlobBytes);
+  auto h = DecodeBlobHeader(finished->manifest);
+  ASSERT_OK(h);
+  EXPECT_EQ(h->gfn, kManifestGfn);
+  EXPECT_EQ(h->sequence, 131u) << "the manifest takes the session's next sequence";
+  EXPECT_FALSE(Contains(finished->manifest, "GMFN")) << "the manifest travels sealed";
+  auto checked = dst_->client.FinishImport(finished->manifest);
+  ASSERT_OK(checked);
+  EXPECT_EQ(checked->count, 130u);
+  EXPECT_FALSE(checked->untracked);
+  EXPECT_TRUE(checked->manifest.empty());
+}
+
+TEST_F(FinishTest, AnEmptySessionFinishesWithAnEmptyManifest) {
+  AgreeTransport(*src_, *dst_, TestSession(41));
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished);
+  EXPECT_EQ(finished->count, 0u);
+  auto checked = dst_->client.FinishImport(finished->manifest);
+  ASSERT_OK(checked);
+  EXPECT_EQ(checked->count, 0u);
+}
+
+TEST_F(FinishTest, ImporterDetectsAWithheldNewestBlob) {
+  AgreeTransport(*src_, *dst_, TestSession(42));
+  auto gfns = MakePrivate(3);
+  auto first = ExportGfns(gfns);
+  ASSERT_OK(first);
+  src_->platform.WritePrivateCanaryPage(kFirstGfn + 1, 9);  // the guest writes a page again
+  auto second = ExportGfns({kFirstGfn + 1});
+  ASSERT_OK(second);
+  ASSERT_OK(ImportAll(*first));  // the host withholds the newest blob of kFirstGfn + 1
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished);
+  EXPECT_THAT(dst_->client.FinishImport(finished->manifest),
+              StatusIs(Code::kAuth, "the same number of private pages (3), but other pages or other versions: a "
+                                    "page's newest blob was withheld or replayed (INCOMPLETE)"));
+  EXPECT_THAT(ImportAll(*second), StatusIs(Code::kProtocol, "SESSION_FAILED")) << "INCOMPLETE ends the session";
+}
+
+TEST_F(FinishTest, ImporterDetectsAWithheldPage) {
+  AgreeTransport(*src_, *dst_, TestSession(43));
+  auto exported = ExportGfns(MakePrivate(3));
+  ASSERT_OK(exported);
+  ASSERT_OK(ImportOne(kFirstGfn, exported->blobs[0].blob));
+  ASSERT_OK(ImportOne(kFirstGfn + 2, exported->blobs[2].blob));
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished);
+  EXPECT_THAT(dst_->client.FinishImport(finished->manifest),
+              StatusIs(Code::kAuth, "not the exporter's latest: 2 private pages here, 3 in the manifest (INCOMPLETE)"));
+}
+
+TEST_F(FinishTest, ImporterDetectsAPrivatePageItNeverImported) {
+  AgreeTransport(*src_, *dst_, TestSession(44));
+  auto exported = ExportGfns(MakePrivate(2));
+  ASSERT_OK(exported);
+  ASSERT_OK(ImportOne(kFirstGfn, exported->blobs[0].blob));
+  dst_->platform.SetPrivate(kFirstGfn + 1, true);  // the final attributes: private, with stale contents
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished);
+  EXPECT_THAT(dst_->client.FinishImport(finished->manifest),
+              StatusIs(Code::kAuth, "private page 601 was never imported in this session (withheld) (INCOMPLETE)"));
+}
+
+TEST_F(FinishTest, ImporterDetectsAnExtraPrivatePage) {
+  MoveAll(45, 3);
+  dst_->platform.SetPrivate(kFirstGfn + 100, true);
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished);
+  EXPECT_THAT(dst_->client.FinishImport(finished->manifest),
+              StatusIs(Code::kAuth, "4 private pages here, 3 in the manifest (INCOMPLETE)"));
+}
+
+TEST_F(FinishTest, ManifestOfAnotherEpochOrSessionIsRejected) {
+  MoveAll(46, 2);
+  auto old_manifest = src_->client.Finish();
+  ASSERT_OK(old_manifest);
+  // The next session of the same exporter: another epoch.
+  MoveAll(47, 2);
+  EXPECT_THAT(dst_->client.FinishImport(old_manifest->manifest), StatusIs(Code::kAuth, "WRONG_EPOCH"));
+  // Another exporter whose session has the same epoch: another key.
+  Endpoint other(platform_, TestMeasurement("guest"));
+  auto agreed = AgreeTransport(other, *dst_, TestSession(46));
+  ASSERT_EQ(agreed.epoch, DecodeBlobHeader(old_manifest->manifest)->epoch);
+  EXPECT_THAT(dst_->client.FinishImport(old_manifest->manifest),
+              StatusIs(Code::kAuth, "the manifest failed authentication (altered, or sealed under another key) (AUTH)"));
+}
+
+TEST_F(FinishTest, PageBlobHandedInAsTheManifestIsRejected) {
+  MoveAll(48, 1);
+  EXPECT_THAT(dst_->client.FinishImport(exported_.blobs[0].blob),
+              StatusIs(Code::kProtocol, "a blob sealed for gfn 600, not a manifest (MALFORMED)"));
+  EXPECT_THAT(dst_->client.FinishImport(exported_.blobs[0].blob), StatusIs(Code::kProtocol, "SESSION_FAILED"));
+  EXPECT_THAT(dst_->client.FinishImport(Truncate(exported_.blobs[0].blob, 100)),
+              StatusIs(Code::kInvalidArgument, "a manifest is 4144 bytes"));
+}
+
+TEST_F(FinishTest, TamperedManifestFailsAuthentication) {
+  for (size_t offset : {size_t{24}, size_t{32}, size_t{40}, kBlobBytes / 2, kBlobBytes - 1}) {
+    MoveAll(49, 2);
+    auto finished = src_->client.Finish();
+    ASSERT_OK(finished);
+    EXPECT_THAT(dst_->client.FinishImport(FlipByte(finished->manifest, offset)), StatusIs(Code::kAuth, "AUTH"))
+        << "offset " << offset;
+  }
+}
+
+TEST_F(FinishTest, ManifestSequenceMustBeAboveEveryImportedBlob) {
+  // The test plays a rogue exporter: with the platform key it derives the sealing key of a sealed
+  // session and seals a blob whose sequence the manifest's does not exceed.
+  SessionId sid = TestSession(50);
+  auto sealed = src_->client.Hello(Role::kExport, Mode::kSealed, sid);
+  ASSERT_OK(sealed);
+  auto descriptor = DecodeShare(sealed->share);
+  ASSERT_OK(descriptor);
+  auto key = DeriveSealingKey(*platform_, descriptor->measurement, descriptor->key_material, sid, sealed->epoch);
+  ASSERT_OK(key);
+  auto cipher = BlobCipher::Create(*key);
+  ASSERT_OK(cipher);
+  src_->platform.WritePrivateCanaryPage(kFirstGfn, 1);
+  Bytes forged(kBlobBytes);
+  ASSERT_OK(cipher->Seal(BlobHeader{kFirstGfn + 1, sealed->epoch, 10}, src_->platform.page(kFirstGfn), forged));
+  auto exported = ExportGfns({kFirstGfn});  // sequence 1
+  ASSERT_OK(exported);
+  auto finished = src_->client.Finish();  // sequence 2
+  ASSERT_OK(finished);
+  ASSERT_OK(dst_->client.Hello(Role::kImport, Mode::kSealed, sid, sealed->share));
+  ASSERT_OK(ImportAll(*exported));
+  ASSERT_OK(ImportOne(kFirstGfn + 1, forged));
+  EXPECT_THAT(dst_->client.FinishImport(finished->manifest),
+              StatusIs(Code::kAuth, "sequence 2 is not above every blob imported in this session (10)"));
+}
+
+TEST_F(FinishTest, ExporterRefusesWhileAPrivatePageIsDirtyOrWasNeverExported) {
+  AgreeTransport(*src_, *dst_, TestSession(51));
+  auto gfns = MakePrivate(3);
+  ASSERT_OK(ExportGfns(gfns));
+  src_->platform.page(kFirstGfn + 1)[200] ^= std::byte{1};  // the guest writes a private page
+  EXPECT_THAT(src_->client.Finish(),
+              StatusIs(Code::kProtocol, "page 601 changed since its last export: export it before FINISH (BAD_STATE)"));
+  ASSERT_OK(ExportGfns({kFirstGfn + 1}));
+  src_->platform.WritePrivateCanaryPage(kFirstGfn + 7, 2);  // and converts another one
+  EXPECT_THAT(src_->client.Finish(), StatusIs(Code::kProtocol, "private page 607 was never exported in this session"));
+  src_->platform.set_tracks(false);  // without tracking, the walk finds it
+  EXPECT_THAT(src_->client.Finish(), StatusIs(Code::kProtocol, "private page 607 was never exported in this session"));
+  src_->platform.set_tracks(true);
+  ASSERT_OK(ExportGfns({kFirstGfn + 7}));
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished) << "a refused FINISH does not end the session";
+  EXPECT_EQ(finished->count, 4u);
+}
+
+TEST_F(FinishTest, AfterFinishOnlyHelloAndAbort) {
+  MoveAll(52, 2);
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished);
+  for (auto st : {ExportGfns({kFirstGfn}).status(), src_->client.Dirty().status(), src_->client.Finish().status()}) {
+    EXPECT_THAT(st, StatusIs(Code::kProtocol, "the session is finished"));
+  }
+  ASSERT_OK(dst_->client.FinishImport(finished->manifest));
+  EXPECT_THAT(ImportAll(exported_), StatusIs(Code::kProtocol, "the session is finished (FINISH was its last word)"));
+  EXPECT_THAT(dst_->client.FinishImport(finished->manifest), StatusIs(Code::kProtocol, "BAD_STATE"));
+  // HELLO starts over; the new export session has exported nothing yet.
+  AgreeTransport(*src_, *dst_, TestSession(52));
+  EXPECT_THAT(src_->client.Finish(), StatusIs(Code::kProtocol, "was never exported in this session"));
+  ASSERT_OK(ExportGfns({kFirstGfn, kFirstGfn + 1}));
+  EXPECT_OK(src_->client.Finish());
+  ASSERT_OK(src_->client.Abort());
+  EXPECT_THAT(src_->client.Finish(), StatusIs(Code::kProtocol, "FINISH needs a session whose key agreement is complete"));
+}
+
+TEST_F(FinishTest, AnAgentThatCannotTrackSaysUntracked) {
+  src_->platform.set_tracks(false);
+  MoveAll(53, 2);
+  src_->platform.page(kFirstGfn)[300] ^= std::byte{1};  // unseen: the agent cannot track
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished);
+  EXPECT_TRUE(finished->untracked);
+  auto checked = dst_->client.FinishImport(finished->manifest);
+  ASSERT_OK(checked);
+  EXPECT_TRUE(checked->untracked) << "the importer learns freshness was not checked";
+  EXPECT_EQ(checked->count, 2u);
+}
+
+TEST_F(FinishTest, FinishNeedsAReadySessionAndTheRightLength) {
+  EXPECT_THAT(src_->client.Finish(), StatusIs(Code::kProtocol, "BAD_STATE"));
+  ASSERT_OK(src_->client.Hello(Role::kExport, Mode::kTransport, TestSession(54)));
+  EXPECT_THAT(src_->client.Finish(), StatusIs(Code::kProtocol, "key agreement is complete"));
+  AgreeTransport(*src_, *dst_, TestSession(54));
+  auto [he, be] = Raw(*src_, Request(MessageType::kFinish, EncodeFinishRequest(FinishRequest{kBlobBytes})));
+  EXPECT_EQ(he.status, AgentStatus::kMalformed);
+  auto [hi, bi] = Raw(*dst_, Request(MessageType::kFinish, EncodeFinishRequest(FinishRequest{0})));
+  EXPECT_EQ(hi.status, AgentStatus::kMalformed);
+  auto [hm, bm] = Raw(*src_, Request(MessageType::kFinish, EncodeFinishRequest(FinishRequest{0}), 0));
+  EXPECT_EQ(hm.status, AgentStatus::kMalformed) << "FINISH is a 1.1 message";
+  auto text = DecodeErrorBody(bm);
+  ASSERT_OK(text);
+  EXPECT_EQ(*text, "FINISH is a protocol 1.1 message, the request says 1.0");
+  // None of these ended the sessions.
+  auto finished = src_->client.Finish();
+  ASSERT_OK(finished);
+  EXPECT_OK(dst_->client.FinishImport(finished->manifest));
+}
+
+// A 1.0 agent: the response headers name minor 0.
+class OldAgentDoorbell final : public Doorbell {
+ public:
+  explicit OldAgentDoorbell(Endpoint& e) : e_(e) {}
+  Status Ring() override {
+    MutableByteSpan a(e_.area);
+    e_.agent.Serve(e_.platform, SharedArea{a.subspan(kRequestOffset, kMailboxPageBytes),
+                                           a.subspan(kResponseOffset, kMailboxPageBytes),
+                                           a.subspan(kBounceOffset, kBounceBytes)});
+    StoreLe<uint16_t>(e_.area.data() + kResponseOffset + 6, 0);
+    return Status::Ok();
+  }
+  bool synchronous() const override { return true; }
+
+ private:
+  Endpoint& e_;
+};
+
+TEST_F(FinishTest, TheClientSpeaksToA10AgentButDoesNotSendItFinish) {
+  OldAgentDoorbell doorbell(*src_);
+  auto client = AgentClient::Create(MutableByteSpan(src_->area), doorbell);
+  ASSERT_OK(client);
+  ASSERT_OK(client->Hello(Role::kExport, Mode::kSealed, TestSession(55)));
+  EXPECT_EQ(LoadLe<uint16_t>(src_->area.data() + kRequestOffset + 6), 0u) << "1.0 messages go out as 1.0";
+  EXPECT_THAT(client->Finish(), StatusIs(Code::kUnsupported, "FINISH needs protocol 1.1, the agent speaks 1.0"));
+  EXPECT_THAT(client->FinishImport(Bytes(kBlobBytes)), StatusIs(Code::kUnsupported, "the agent speaks 1.0"));
+  EXPECT_EQ(src_->agent.counters().requests, 1u) << "nothing was sent";
 }
 
 }  // namespace

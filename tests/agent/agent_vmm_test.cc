@@ -311,15 +311,29 @@ TEST(AgentVmmTest, EveryPrivatePageMovesThroughTheAgentsAndNoPlaintextLeaves) {
   EXPECT_EQ(q["agent"]["pages_imported"], nprivate);
   EXPECT_EQ(q["agent"]["epoch"], peer->epoch);
 
+  // FINISH (§4.7), with the final attributes applied: the source's manifest covers exactly the
+  // pages and versions the target imported.
+  auto finished = src_agent->Finish();
+  ASSERT_OK(finished);
+  EXPECT_EQ(finished->count, nprivate);
+  EXPECT_FALSE(finished->untracked) << "the emulated agent tracks by hashing";
+  auto checked = dst_agent->FinishImport(finished->manifest);
+  ASSERT_OK(checked);
+  EXPECT_EQ(checked->count, nprivate);
+
   // The rate of the agent through the bounce buffer, against shared pages through the mmap:
-  // re-export the private pages until ~20000 pages went through (same session, new sequences).
+  // re-export the private pages until ~20000 pages went through (a new session: FINISH ended
+  // the last one).
+  auto again = src_agent->Hello(Role::kExport, Mode::kSealed, sid);
+  ASSERT_OK(again);
+  AgentExporter rate_exporter(*src_agent, src->layout, again->epoch);
   const uint64_t trips_before = src_agent->stats().round_trips;
   uint64_t rate_pages = 0;
   auto t3 = Clock::now();
   while (rate_pages < 20000) {
     for (size_t i = 0; i < src->regions.size(); ++i) {
       if (private_pages[i].empty()) continue;
-      auto record = exporter.Export(src->regions[i].id, private_pages[i]);
+      auto record = rate_exporter.Export(src->regions[i].id, private_pages[i]);
       ASSERT_OK(record);
       rate_pages += record->blobs.size();
     }
@@ -516,10 +530,25 @@ TEST(AgentVmmTest, AnAgentThatCannotTrackAnswersAll) {
   ASSERT_OK(bell);
   auto agent = AgentClient::ForMapping(src->maps[0], src->regions[0], *bell);
   ASSERT_OK(agent);
-  ASSERT_OK(agent->Hello(Role::kExport, Mode::kSealed, TestSession(3)));
+  auto hello = agent->Hello(Role::kExport, Mode::kSealed, TestSession(3));
+  ASSERT_OK(hello);
   auto dirty = agent->Dirty();
   ASSERT_OK(dirty);
   EXPECT_TRUE(dirty->all);
+  // FINISH works without tracking once every private page is exported, and says it could not
+  // check freshness.
+  AgentExporter exporter(*agent, src->layout, hello->epoch);
+  auto private_pages = PrivatePages(*src);
+  uint64_t nprivate = 0;
+  for (size_t i = 0; i < src->regions.size(); ++i) {
+    if (private_pages[i].empty()) continue;
+    ASSERT_OK(exporter.Export(src->regions[i].id, private_pages[i]));
+    nprivate += private_pages[i].size();
+  }
+  auto finished = agent->Finish();
+  ASSERT_OK(finished);
+  EXPECT_TRUE(finished->untracked);
+  EXPECT_EQ(finished->count, nprivate);
   src->Ok({{"cmd", "quit"}});
 }
 

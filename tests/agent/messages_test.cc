@@ -3,6 +3,8 @@
 
 #include "agent/messages.h"
 
+#include <algorithm>
+
 #include "tests/testutil/testutil.h"
 
 namespace gmem::agent {
@@ -16,6 +18,7 @@ Bytes RequestPage(MessageType type, ByteSpan body, uint64_t id = 42) {
   Bytes page(kMailboxPageBytes);
   RequestHeader h;
   h.type = type;
+  h.minor = MessageMinor(type);  // as the client sends it (§1)
   h.body_length = static_cast<uint32_t>(body.size());
   h.request_id = id;
   EXPECT_OK(EncodeRequest(h, body, page));
@@ -110,6 +113,82 @@ TEST(MessagesTest, ImportAndDirtyBodies) {
               StatusIs(Code::kCorrupt, "max_entries"));
 }
 
+TEST(MessagesTest, FinishBodies) {
+  for (uint32_t length : {uint32_t{0}, static_cast<uint32_t>(kBlobBytes)}) {
+    Bytes enc = EncodeFinishRequest(FinishRequest{length});
+    EXPECT_EQ(enc.size(), 8u);
+    auto back = DecodeFinishRequest(enc);
+    ASSERT_OK(back);
+    EXPECT_EQ(back->length, length);
+  }
+  EXPECT_THAT(DecodeFinishRequest(EncodeFinishRequest(FinishRequest{4096})),
+              StatusIs(Code::kCorrupt, "FINISH length 4096 is neither 0 nor 4144"));
+  EXPECT_THAT(DecodeFinishRequest(FlipByte(EncodeFinishRequest({}), 5)), StatusIs(Code::kCorrupt, "reserved"));
+  EXPECT_THAT(DecodeFinishRequest(Truncate(EncodeFinishRequest({}), 7)), StatusIs(Code::kCorrupt, "truncated"));
+  Bytes longer = EncodeFinishRequest({});
+  longer.push_back(std::byte{0});
+  EXPECT_THAT(DecodeFinishRequest(longer), StatusIs(Code::kCorrupt, "trailing"));
+
+  FinishResponse s{130, kManifestFlagUntracked, static_cast<uint32_t>(kBlobBytes)};
+  Bytes enc = EncodeFinishResponse(s);
+  EXPECT_EQ(ToHex(enc), "82000000010000003010000000000000");
+  auto back = DecodeFinishResponse(enc);
+  ASSERT_OK(back);
+  EXPECT_EQ(back->count, 130u);
+  EXPECT_EQ(back->flags, kManifestFlagUntracked);
+  EXPECT_EQ(back->length, kBlobBytes);
+  EXPECT_THAT(DecodeFinishResponse(FlipByte(enc, 4, 0x02)), StatusIs(Code::kCorrupt, "unknown flags"));
+  EXPECT_THAT(DecodeFinishResponse(FlipByte(enc, 8, 0x01)), StatusIs(Code::kCorrupt, "neither 0 nor 4144"));
+  EXPECT_THAT(DecodeFinishResponse(FlipByte(enc, 12)), StatusIs(Code::kCorrupt, "reserved"));
+}
+
+TEST(MessagesTest, ManifestPage) {
+  Manifest m;
+  m.flags = kManifestFlagUntracked;
+  m.count = 0x0102030405;
+  for (size_t i = 0; i < m.digest.size(); ++i) m.digest[i] = static_cast<std::byte>(i);
+  Bytes page(kPageBytes, std::byte{0xee});
+  EncodeManifest(m, page);
+  EXPECT_EQ(ToHex(ByteSpan(page).first(kManifestHeaderBytes)),
+            "474d464e010001000504030201000000"
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+  EXPECT_TRUE(std::all_of(page.begin() + kManifestHeaderBytes, page.end(), [](std::byte b) { return b == std::byte{0}; }));
+  auto back = DecodeManifest(page);
+  ASSERT_OK(back);
+  EXPECT_EQ(*back, m);
+  EXPECT_THAT(DecodeManifest(FlipByte(page, 0)), StatusIs(Code::kCorrupt, "bad magic"));
+  EXPECT_THAT(DecodeManifest(FlipByte(page, 4, 0x02)), StatusIs(Code::kCorrupt, "manifest version 3"));
+  EXPECT_THAT(DecodeManifest(FlipByte(page, 6, 0x02)), StatusIs(Code::kCorrupt, "unknown flags"));
+  EXPECT_THAT(DecodeManifest(FlipByte(page, kPageBytes - 1)), StatusIs(Code::kCorrupt, "manifest padding"));
+  EXPECT_THAT(DecodeManifest(Truncate(page, kPageBytes - 1)), StatusIs(Code::kCorrupt, "one 4 KiB page"));
+}
+
+TEST(MessagesTest, VersionOneOneKnowsFinishAndIncomplete) {
+  EXPECT_EQ(kVersionMinor, 1);
+  EXPECT_EQ(MessageTypeName(MessageType::kFinish), "FINISH");
+  EXPECT_EQ(AgentStatusName(AgentStatus::kIncomplete), "INCOMPLETE");
+  EXPECT_EQ(MessageMinor(MessageType::kDirty), 0) << "1.0 messages keep going out as 1.0";
+  EXPECT_EQ(MessageMinor(MessageType::kFinish), 1);
+  Bytes page = RequestPage(MessageType::kFinish, EncodeFinishRequest({}));
+  ByteSpan body;
+  auto h = DecodeRequestHeader(page, &body);
+  ASSERT_OK(h);
+  EXPECT_EQ(h->type, MessageType::kFinish);
+  EXPECT_EQ(h->minor, 1);
+  StoreLe<uint16_t>(page.data() + 8, 8);
+  EXPECT_THAT(DecodeRequestHeader(page, &body), StatusIs(Code::kCorrupt, "unknown request type 8"));
+  Bytes response(kMailboxPageBytes);
+  ResponseHeader rh;
+  rh.type = MessageType::kFinish;
+  rh.status = AgentStatus::kIncomplete;
+  ASSERT_OK(EncodeResponse(rh, {}, response));
+  auto rback = DecodeResponseHeader(response, &body);
+  ASSERT_OK(rback);
+  EXPECT_EQ(rback->status, AgentStatus::kIncomplete);
+  StoreLe<uint16_t>(response.data() + 10, 16);
+  EXPECT_THAT(DecodeResponseHeader(response, &body), StatusIs(Code::kCorrupt, "unknown agent status 16"));
+}
+
 TEST(MessagesTest, ErrorBodyIsPrintableAndBounded) {
   auto text = DecodeErrorBody(EncodeErrorBody("bad\nthing\x01"));
   ASSERT_OK(text);
@@ -139,7 +218,7 @@ TEST(MessagesTest, WorkedExampleOfTheSpec) {
   h.body_length = static_cast<uint32_t>(body.size());
   ASSERT_OK(EncodeResponse(h, body, response));
   EXPECT_EQ(ToHex(ByteSpan(response).first(48)),
-            "474d415201000000050000001000000007000000000000000000000000000000"
+            "474d415201000100050000001000000007000000000000000000000000000000"
             "02000000000000000020000000000000");
 }
 
