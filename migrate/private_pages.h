@@ -7,7 +7,10 @@
 // then travel only as the agent's sealed blobs in PRIVATE records. A file stream has no peer
 // agent: the source's agent seals under a key derived from the platform secret and the guest's
 // identity, its descriptor travels in the STATE entry "agent-seal", and the restoring VM's agent
-// imports only if it derives the same key.
+// imports only if it derives the same key. After the final pass the source's agent seals a
+// manifest of its last export of every private page (FINISH, STATE "agent-finish"); the target's
+// agent compares it with what it imported, so a withheld or replayed blob stops the VM from
+// resuming.
 
 #include <memory>
 #include <string>
@@ -24,6 +27,9 @@ namespace gmem::migrate {
 
 inline constexpr char kAgentShareEntry[] = "agent-share";
 inline constexpr char kAgentSealEntry[] = "agent-seal";
+// The exporting agent's sealed manifest (FINISH): every private page's last export. The target's
+// agent checks it against what it imported before the VM may resume.
+inline constexpr char kAgentFinishEntry[] = "agent-finish";
 
 // Whether region-relative page `page` of `region` lies in the agent area.
 inline bool InAgentArea(const format::Region& region, uint64_t page) {

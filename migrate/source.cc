@@ -298,6 +298,13 @@ Status MigrationSource::SendPrivatePages(uint32_t pass, const std::vector<memory
   return Status::Ok();
 }
 
+Status MigrationSource::FinishAgentExport() {
+  GMEM_ASSIGN_OR_RETURN(agent::FinishResult finish, agent_.client->Finish());
+  format::StateRecord record;
+  record.entries.push_back({kAgentFinishEntry, std::move(finish.manifest)});
+  return pool_->writer(0).WriteState(record);
+}
+
 Expected<std::vector<memory::DirtyReport>> MigrationSource::BeginPass(bool final) {
   std::vector<std::vector<uint64_t>> logs;
   if (mode_ == DirtyMode::kKvmDirtyLog) {
@@ -411,6 +418,7 @@ Status MigrationSource::StopAndCopy() {
   paused_at_ = Clock::now();
   bool stopped = false;
   GMEM_RETURN_IF_ERROR(RunPass(passes_, /*final=*/true, stopped).WithContext("final pass"));
+  if (exporter_ != nullptr) GMEM_RETURN_IF_ERROR(FinishAgentExport().WithContext("agent manifest"));
   if (options_.record_page_hashes && !endpoints_[0].interactive) {
     // The table a later incremental save compares against: memory as it is now, paused.
     unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);

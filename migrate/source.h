@@ -60,6 +60,8 @@ class MigrationSource {
   Status ReportAgentDirty(const std::vector<RegionAttributes>& attrs);
   // Exports the private pages of `reports` (dirty or not yet on the target as private).
   Status SendPrivatePages(uint32_t pass, const std::vector<memory::DirtyReport>& reports, PassStats& stats);
+  // After the final pass: ends the export session with the agent's manifest (STATE "agent-finish").
+  Status FinishAgentExport();
   // The export session is open: the agent becomes the trackers' source for private pages.
   void WatchPrivatePagesThroughAgent();
   Status CheckCancel() const;

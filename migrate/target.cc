@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -85,10 +86,11 @@ Status MigrationTarget::Accept(const std::string& uri_text, bool last) {
   if (images_ > 0) {
     // Each image orders its own passes from 1: the newest image wins as a whole. Each image was
     // sealed in its own agent session.
-    for (std::vector<uint32_t>& g : page_generation_) std::fill(g.begin(), g.end(), 0);
+    for (PageVersions& v : versions_) v.Reset();
     std::fill(attrs_generation_.begin(), attrs_generation_.end(), 0);
     importer_.reset();
     seal_descriptor_.reset();
+    finish_manifest_.reset();
   }
   reader_.emplace(std::move(reader));
   result_.channels = static_cast<uint16_t>(endpoints_.size());
@@ -107,7 +109,7 @@ Status MigrationTarget::OnLayout(const format::LayoutRecord& layout) {
   for (const format::Region& r : layout_.regions) {
     attrs_.emplace_back(r.npages(), memory::PageAttr::kShared);
     attrs_generation_.push_back(0);
-    page_generation_.emplace_back(r.npages(), 0);
+    versions_.emplace_back(r.npages());
   }
   return Status::Ok();
 }
@@ -130,8 +132,7 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
   if (i == layout_.regions.size()) return ProtocolError("PAGES for an unknown region");
   const memory::GuestMemfdMapping& mapping = mappings_[i];
   uint64_t first_gmem_page = layout_.regions[i].gmem_offset / memory::kPageSize;
-  std::vector<uint32_t>& generations = page_generation_[i];
-  uint32_t generation = static_cast<uint32_t>(std::min<uint64_t>(record.generation, UINT32_MAX));
+  PageVersions& versions = versions_[i];
   const std::byte* data = record.data.data();
   for (const format::PageRun& run : record.runs) {
     if (run.kind == format::RunKind::kData) {
@@ -147,8 +148,7 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
       for (; p < stripe_end; ++p) {
         // The agent area belongs to this VM's agent while it imports: never overwrite its mailbox.
         bool agent_area = agent_area_reserved_ && InAgentArea(layout_.regions[i], p);
-        if (!agent_area && generation >= generations[p]) {
-          generations[p] = generation;
+        if (!agent_area && versions.Claim(p, record.generation, /*is_private=*/false)) {
           // SAFETY: the reader checked the run against the region (§5.3), so p < npages, and every
           // page of an incoming VM is shared in the toolkit's mapping until attributes are applied.
           std::byte* dst = mapping.PageAddress(first_gmem_page + p);
@@ -209,20 +209,28 @@ Status MigrationTarget::OpenSealedImport() {
   return Status::Ok();
 }
 
+Status MigrationTarget::CheckAgentManifest() {
+  if (importer_ == nullptr) return Status::Ok();  // no private page came, and none is private
+  if (!finish_manifest_.has_value()) {
+    return CorruptError("the stream carries private pages but not the source agent's manifest (agent-finish)");
+  }
+  auto checked = agent_.client->FinishImport(*finish_manifest_);
+  if (!checked.ok()) return checked.status().WithContext("this VM's agent refused the source agent's manifest");
+  return Status::Ok();
+}
+
 Status MigrationTarget::OnPrivate(const format::PrivateRecord& record) {
   if (importer_ == nullptr && seal_descriptor_.has_value()) GMEM_RETURN_IF_ERROR(OpenSealedImport());
   if (importer_ == nullptr) return Unsupported("the stream carries private pages but no agent session");
   size_t i = RegionIndex(record.region_id);
   if (i == layout_.regions.size()) return ProtocolError("PRIVATE for an unknown region");
   // The newest generation of a page wins, as for PAGES: drop blobs of pages sent again since.
-  std::vector<uint32_t>& generations = page_generation_[i];
-  uint32_t generation = static_cast<uint32_t>(std::min<uint64_t>(record.generation, UINT32_MAX));
+  PageVersions& versions = versions_[i];
   format::PrivateRecord newest = record;
   newest.blobs.clear();
   for (const format::PrivateBlob& blob : record.blobs) {
     std::lock_guard<std::mutex> lock(PageLock(i, blob.page));
-    if (generation < generations[blob.page]) continue;
-    generations[blob.page] = generation;
+    if (!versions.Claim(blob.page, record.generation, /*is_private=*/true)) continue;
     newest.blobs.push_back(blob);
   }
   if (newest.blobs.empty()) return Status::Ok();
@@ -238,6 +246,10 @@ Status MigrationTarget::OnState(const format::StateRecord& record) {
     if (entry.name == "vmm-state") state_ = ToString(entry.blob);
     if (entry.name == kAgentShareEntry) GMEM_RETURN_IF_ERROR(AgreeAgentKey(entry.blob));
     if (entry.name == kAgentSealEntry) GMEM_RETURN_IF_ERROR(OnSealDescriptor(entry.blob));
+    if (entry.name == kAgentFinishEntry) {
+      if (finish_manifest_.has_value()) return ProtocolError("a second agent manifest in one stream");
+      finish_manifest_ = entry.blob;
+    }
     if (entry.name == kMemoryCheckEntry) {
       if (ToString(entry.blob) != kMemoryCheckDigest) return CorruptError("unknown memory check '" + ToString(entry.blob) + "'");
       memory_check_ = true;
@@ -328,6 +340,9 @@ Status MigrationTarget::Receive() {
 Status MigrationTarget::Apply() {
   if (state_.empty()) return CorruptError("the stream has no VM state");
   if (!source_digest_.has_value() && !endpoints_[0].interactive) return CorruptError("the stream has no VM digest");
+  bool any_private = std::any_of(attrs_.begin(), attrs_.end(), [](const auto& a) { return a.CountPrivate() != 0; });
+  // Private pages but not one PRIVATE record: the agent still judges (its manifest lists them).
+  if (any_private && importer_ == nullptr && seal_descriptor_.has_value()) GMEM_RETURN_IF_ERROR(OpenSealedImport());
   std::vector<RegionAttributes> regions;
   for (size_t i = 0; i < attrs_.size(); ++i) {
     if (attrs_[i].CountPrivate() != 0 && importer_ == nullptr) {
@@ -336,6 +351,7 @@ Status MigrationTarget::Apply() {
     regions.push_back({layout_.regions[i].id, attrs_[i]});
   }
   GMEM_RETURN_IF_ERROR(vmm_->SetAttributes(regions));
+  GMEM_RETURN_IF_ERROR(CheckAgentManifest());
   GMEM_RETURN_IF_ERROR(vmm_->SetState(state_));
   bool live = endpoints_[0].interactive;
   if (live && !memory_check_) {

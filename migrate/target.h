@@ -23,6 +23,7 @@
 #include "migrate/endpoint.h"
 #include "agent/agent_exporter.h"
 #include "migrate/migration_types.h"
+#include "migrate/page_versions.h"
 #include "migrate/private_pages.h"
 #include "migrate/vmm_client.h"
 
@@ -57,6 +58,9 @@ class MigrationTarget {
   // record, which opens the import session (a stream without private pages never needs the agent).
   Status OnSealDescriptor(const Bytes& descriptor);
   Status OpenSealedImport();
+  // Before the VM may resume: this VM's agent checks the source agent's manifest against the
+  // private pages it imported (REQUIRES: the final attributes applied).
+  Status CheckAgentManifest();
   Status ConnectOwnAgent();
   Status Apply();
   Status Switchover();
@@ -83,7 +87,7 @@ class MigrationTarget {
   std::vector<memory::GuestMemfdMapping> mappings_;
   std::vector<memory::AttributeMap> attrs_;
   std::vector<uint64_t> attrs_generation_;
-  std::vector<std::vector<uint32_t>> page_generation_;  // per region, per page: last applied
+  std::vector<PageVersions> versions_;  // per region: which update of each page is applied
   std::string state_;
   std::optional<VmmDigest> source_digest_;
   bool memory_check_ = false;
@@ -91,6 +95,7 @@ class MigrationTarget {
   std::unique_ptr<agent::AgentImporter> importer_;  // this image's import session, once keyed
   std::optional<Bytes> seal_descriptor_;             // this image's "agent-seal", until imported
   agent::SessionId seal_session_{};                  // ... and the agents' session id for it
+  std::optional<Bytes> finish_manifest_;             // this image's "agent-finish"
   // Set by the first agent session: from then on PAGES never overwrite the agent's mailbox.
   bool agent_area_reserved_ = false;
   // The chain of images received so far (an incremental restore): their count, and the stream id

@@ -1,7 +1,11 @@
 #include "tests/migrate/migrate_testing.h"
 
+#include <chrono>
+#include <thread>
+
 #include "format/keys.h"
 #include "migrate/target.h"
+#include "migrate/vmm_client.h"
 
 namespace gmem::migrate::testing {
 
@@ -20,6 +24,19 @@ VmPair::VmPair(const VmSpec& spec) {
   source = std::make_unique<vmm::testing::VmmProcess>(args);
   target = std::make_unique<vmm::testing::VmmProcess>(
       std::vector<std::string>{"run", "--incoming", "--control", target_socket});
+}
+
+bool WaitForConversions(const std::string& socket, uint64_t count, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto client = VmmClient::Connect(socket, timeout_ms);
+  if (!client.ok()) return false;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto info = client->Ok({{"cmd", "query"}});
+    if (!info.ok()) return false;
+    if (info->value("conversions", uint64_t{0}) >= count) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 std::future<Expected<TargetResult>> StartTarget(TargetOptions options, const MigrationKey& key) {

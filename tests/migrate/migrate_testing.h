@@ -36,6 +36,11 @@ struct VmPair {
   std::unique_ptr<vmm::testing::VmmProcess> target;
 };
 
+// Waits (up to `timeout_ms`) until the VM behind `socket` has made at least `count` conversions
+// (`query` → conversions): the `convert` workload is under way, however slowly the guest runs
+// (sanitizer builds). False at the timeout.
+bool WaitForConversions(const std::string& socket, uint64_t count, int timeout_ms = 60000);
+
 // Runs a MigrationTarget with `options` and its own copy of `key` on another thread.
 std::future<Expected<TargetResult>> StartTarget(TargetOptions options, const MigrationKey& key);
 

@@ -70,7 +70,7 @@ TEST_P(PrivatePageMigrationTest, PrivatePagesTravelSealedAndTheTargetFinishesExa
   args.insert(args.end(), {"--control", dir.File("src.sock")});
   VmmProcess source(args);
   VmmProcess target({"run", "--incoming", "--platform-key", platform_key, "--control", dir.File("dst.sock")});
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the guest converts pages
+  ASSERT_TRUE(testing::WaitForConversions(dir.File("src.sock"), 20)) << "the guest made no conversions";
 
   MigrationKey key;
   if (GetParam().encrypted) {

@@ -7,6 +7,9 @@
 #include <chrono>
 #include <thread>
 
+#include "base/io.h"
+#include "format/image_reader.h"
+#include "format/image_writer.h"
 #include "tests/snapshot/snapshot_testing.h"
 #include "tests/vmm/vmm_process.h"
 
@@ -70,7 +73,10 @@ class PrivateSnapshotFixture {
   std::unique_ptr<VmmProcess> source;
 };
 
-void LetTheGuestConvert() { std::this_thread::sleep_for(std::chrono::milliseconds(500)); }
+// The guest behind `socket` has made `count` conversions (and written private and shared pages).
+void LetTheGuestConvert(const std::string& socket, uint64_t count = 20) {
+  ASSERT_TRUE(migrate::testing::WaitForConversions(socket, count)) << "the guest made no conversions";
+}
 
 struct PrivateSnapshotCase {
   const char* slot;
@@ -83,7 +89,7 @@ TEST_P(PrivateSnapshotTest, RestoredGuestFinishesExactlyAndTheImageHoldsNoPrivat
   GMEM_VMM_SKIP_WITHOUT_KVM();
   PrivateSnapshotFixture vm(GetParam().slot);
   ASSERT_FALSE(vm.baseline.empty());
-  LetTheGuestConvert();
+  LetTheGuestConvert(vm.source_socket);
   std::vector<std::string> key_args = {"--key-file", vm.key};
   if (!GetParam().encrypted) key_args = {"--insecure-no-encryption"};
   std::string image = vm.dir.File("vm.img");
@@ -137,7 +143,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, PrivateSnapshotTest,
 TEST(PrivateSnapshotRefusalTest, OnlyTheSameGuestOnTheSamePlatformOpensThePrivatePages) {
   GMEM_VMM_SKIP_WITHOUT_KVM();
   PrivateSnapshotFixture vm("gmem", "0");
-  LetTheGuestConvert();
+  LetTheGuestConvert(vm.source_socket);
   std::string image = vm.dir.File("vm.img");
   auto save = RunTool(kTool, {"save", "--vmm", vm.source_socket, "--out", image, "--key-file", vm.key, "--stop"});
   ASSERT_EQ(save.exit_code, 0) << save.err;
@@ -172,18 +178,107 @@ TEST(PrivateSnapshotRefusalTest, OnlyTheSameGuestOnTheSamePlatformOpensThePrivat
   EXPECT_EQ(right.state_after, "running");
 }
 
+// The image as a host that holds its key could rewrite it: every record re-sealed under the same
+// stream id, but the PRIVATE blob of `drop_page` left out. The stream itself is then valid.
+Bytes RewriteWithoutBlob(ByteSpan image, const migrate::MigrationKey& key, uint64_t& dropped_page) {
+  MemorySource source(image);
+  format::ReaderOptions options;
+  options.allow_insecure = key.insecure;
+  auto reader = format::ImageReader::Open(source, migrate::StreamKeySource(key), options);
+  EXPECT_OK(reader);
+  if (!reader.ok()) return {};
+  format::StreamParams params;
+  params.compression = reader->header().compression;
+  params.stream_id = reader->header().stream_id;  // the agents' session id derives from it
+  auto keys = format::CreateStream(params, migrate::StreamKeySource(key));
+  EXPECT_OK(keys);
+  MemorySink sink;
+  auto writer = format::ImageWriter::Create(sink, std::make_shared<const format::StreamKeys>(std::move(keys).value()), {});
+  EXPECT_OK(writer);
+  EXPECT_OK(writer->Begin());
+  bool dropped = false;
+  for (;;) {
+    auto record = reader->Next();
+    EXPECT_OK(record);
+    if (!record.ok() || std::holds_alternative<format::EndRecord>((*record)->body)) break;
+    const auto& body = (*record)->body;
+    if (const auto* layout = std::get_if<format::LayoutRecord>(&body)) {
+      EXPECT_OK(writer->WriteLayout(*layout));
+    }
+    if (const auto* attrs = std::get_if<format::AttrsRecord>(&body)) {
+      EXPECT_OK(writer->WriteAttrs(*attrs));
+    }
+    if (const auto* pass = std::get_if<format::PassRecord>(&body)) {
+      EXPECT_OK(writer->WritePass(*pass));
+    }
+    if (const auto* state = std::get_if<format::StateRecord>(&body)) {
+      EXPECT_OK(writer->WriteState(*state));
+    }
+    if (const auto* pages = std::get_if<format::PagesRecord>(&body)) {
+      format::PageBatchInput in{pages->region_id, pages->generation, pages->runs, {}};
+      for (size_t off = 0; off < pages->data.size(); off += pages->page_size) {
+        in.data.push_back(ByteSpan(pages->data).subspan(off, pages->page_size));
+      }
+      EXPECT_OK(writer->WritePages(in));
+    }
+    if (const auto* blobs = std::get_if<format::PrivateRecord>(&body)) {
+      format::PrivateRecord copy = *blobs;
+      if (!dropped && copy.blobs.size() > 1) {
+        dropped_page = copy.blobs.back().page;
+        copy.blobs.pop_back();
+        dropped = true;
+      }
+      EXPECT_OK(writer->WritePrivate(copy));
+    }
+  }
+  EXPECT_TRUE(dropped) << "no PRIVATE record with two blobs";
+  EXPECT_OK(writer->Finish());
+  return sink.bytes();
+}
+
+// A host that holds the image key leaves one private page out of an otherwise valid image: the
+// image verifies, but the restoring agent finds the page missing against the saving agent's
+// manifest, and the VM never runs.
+TEST(PrivateSnapshotRefusalTest, AnImageMissingAPrivatePageIsRefusedByTheAgentsManifest) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  PrivateSnapshotFixture vm("gmem", "0");
+  LetTheGuestConvert(vm.source_socket);
+  std::string image = vm.dir.File("vm.img");
+  auto save = RunTool(kTool, {"save", "--vmm", vm.source_socket, "--out", image, "--insecure-no-encryption", "--stop"});
+  ASSERT_EQ(save.exit_code, 0) << save.err;
+  EXPECT_TRUE(VmCommand(vm.source_socket, "quit"));
+  EXPECT_EQ(vm.source->Wait(), 0);
+  migrate::MigrationKey insecure;
+  insecure.insecure = true;
+  uint64_t page = 0;
+  std::string forged = vm.dir.File("forged.img");
+  WriteFileBytes(forged, RewriteWithoutBlob(ReadFileBytes(image), insecure, page));
+
+  auto verify = RunTool(kTool, {"verify", forged, "--insecure-no-encryption"});
+  EXPECT_EQ(verify.exit_code, 0) << "the rewritten stream itself is valid: " << verify.err;
+  auto restore = RestoreIntoFreshVmm(forged, {"--insecure-no-encryption"}, "", {"--platform-key", vm.platform_key});
+  EXPECT_EQ(restore.tool.exit_code, 3) << restore.tool.err;
+  EXPECT_THAT(restore.tool.err,
+              MatchesRegex("gmem-snapshot: restore '.*': rebuild: this VM's agent refused the source agent's "
+                           "manifest: .*INCOMPLETE.*\n"));
+  EXPECT_THAT(restore.vmm_out, Not(HasSubstr("checksum=")));
+  // The untouched image restores.
+  auto intact = RestoreIntoFreshVmm(image, {"--insecure-no-encryption"}, "", {"--platform-key", vm.platform_key});
+  EXPECT_EQ(intact.tool.exit_code, 0) << intact.tool.err;
+}
+
 // An increment of a guest with private pages: each image is sealed in its own agent session, and
 // the chain restores to the uninterrupted checksum.
 TEST(PrivateSnapshotChainTest, AnIncrementChainRestoresExactly) {
   GMEM_VMM_SKIP_WITHOUT_KVM();
   PrivateSnapshotFixture vm("gmem");
   ASSERT_FALSE(vm.baseline.empty());
-  LetTheGuestConvert();
+  LetTheGuestConvert(vm.source_socket);
   std::string full = vm.dir.File("full.img");
   std::string inc = vm.dir.File("inc.img");
   auto s0 = RunTool(kTool, {"save", "--vmm", vm.source_socket, "--out", full, "--key-file", vm.key, "--json"});
   ASSERT_EQ(s0.exit_code, 0) << s0.err;
-  LetTheGuestConvert();
+  LetTheGuestConvert(vm.source_socket, 40);
   auto s1 = RunTool(kTool, {"save", "--vmm", vm.source_socket, "--out", inc, "--parent", full, "--key-file", vm.key,
                             "--stop", "--json"});
   ASSERT_EQ(s1.exit_code, 0) << s1.err;
@@ -223,7 +318,7 @@ TEST(PrivateSnapshotRefusalTest, WithoutAnAgentTheSaveIsRefusedAndTheOldImageSta
   auto args = VmArgs(spec, true);
   args.insert(args.end(), {"--coco", "emulated", "--control", socket});
   VmmProcess vm(args);
-  LetTheGuestConvert();
+  LetTheGuestConvert(socket);
   auto save = RunTool(kTool, {"save", "--vmm", socket, "--out", image, "--key-file", key});
   EXPECT_EQ(save.exit_code, 6) << save.err;
   EXPECT_THAT(save.err, MatchesRegex("gmem-snapshot: save '.*': .*private pages.*no provisioned agent.*\n"));
