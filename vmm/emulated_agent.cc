@@ -2,7 +2,9 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -67,24 +69,38 @@ class EmulatedPlatform final : public agent::GuestPlatform {
   void NoteExported(uint64_t gfn, ByteSpan page) override { exported_[gfn] = FingerprintOf(page.data()); }
 
   Expected<uint64_t> CollectDirty(uint64_t cursor, uint32_t max, std::vector<uint64_t>& out) override {
+    // The private gfns from `cursor` on, ascending.
+    std::vector<uint64_t> candidates;
     std::vector<memory::AttributeMap> maps = coco_.Snapshot();
     const auto& regions = memory_.layout().regions();
     for (size_t i = 0; i < regions.size() && i < maps.size(); ++i) {
       const uint64_t base = regions[i].gpa_base / GMEM_GUEST_PAGE;
-      std::vector<memory::AttrRun> runs;
       maps[i].ForEachRun([&](const memory::AttrRun& run) {
-        if (run.attr == memory::PageAttr::kPrivate && base + run.end() > cursor) runs.push_back(run);
+        if (run.attr != memory::PageAttr::kPrivate) return;
+        for (uint64_t gfn = std::max(base + run.first, cursor); gfn < base + run.end(); ++gfn) candidates.push_back(gfn);
       });
-      for (const memory::AttrRun& run : runs) {
-        for (uint64_t p = run.first; p < run.end(); ++p) {
-          const uint64_t gfn = base + p;
-          if (gfn < cursor) continue;
-          if (out.size() >= max) return gfn;
+    }
+    // Fingerprinting every private page is the cost of this answer (the guest is often paused
+    // meanwhile): chunks are hashed on two threads, and the scan stops at the chunk that fills `max`.
+    constexpr size_t kChunk = 8192;
+    std::vector<uint8_t> dirty(std::min(candidates.size(), kChunk));
+    for (size_t first = 0; first < candidates.size(); first += kChunk) {
+      const size_t count = std::min(kChunk, candidates.size() - first);
+      auto scan = [&](size_t begin, size_t end) {
+        for (size_t k = begin; k < end; ++k) {
+          const uint64_t gfn = candidates[first + k];
           const std::byte* page = memory_.HostAddress(gfn * GMEM_GUEST_PAGE, GMEM_GUEST_PAGE);
-          if (page == nullptr) continue;
           auto it = exported_.find(gfn);
-          if (it == exported_.end() || it->second != FingerprintOf(page)) out.push_back(gfn);
+          dirty[k] = page != nullptr && (it == exported_.end() || it->second != FingerprintOf(page));
         }
+      };
+      std::thread helper(scan, count / 2, count);
+      scan(0, count / 2);
+      helper.join();
+      for (size_t k = 0; k < count; ++k) {
+        if (!dirty[k]) continue;
+        if (out.size() >= max) return candidates[first + k];
+        out.push_back(candidates[first + k]);
       }
     }
     return gfn_limit();
