@@ -14,6 +14,12 @@ namespace {
 std::string Num(uint64_t v) { return std::to_string(v); }
 std::string PrivatePages(uint64_t n) { return Num(n) + (n == 1 ? " private page" : " private pages"); }
 
+// Wipes the agent's scratch when the request is done, however it ends: no opened page stays.
+struct ScratchWipe {
+  SecretBytes& s;
+  ~ScratchWipe() { SecureWipe(s.data(), s.size()); }
+};
+
 }  // namespace
 
 Agent::Reply Agent::Export(GuestPlatform& platform, ByteSpan body, const SharedArea& area) {
@@ -67,10 +73,7 @@ Agent::Reply Agent::Import(GuestPlatform& platform, ByteSpan body, const SharedA
   }
   const auto& entries = request->entries;
   // Whatever happens, no opened page stays in scratch after this request.
-  struct WipeScratch {
-    SecretBytes& s;
-    ~WipeScratch() { SecureWipe(s.data(), s.size()); }
-  } wipe{scratch_};
+  ScratchWipe wipe{scratch_};
   // Pass 1: every blob is copied out of shared memory once, checked and opened into private
   // scratch. Nothing is written to the guest unless every blob of the request is good.
   std::unordered_map<uint64_t, uint64_t> pending;  // gfn -> highest sequence in this request
@@ -258,10 +261,7 @@ Agent::Reply Agent::FinishImport(GuestPlatform& platform, const FinishRequest& r
     return Error(AgentStatus::kMalformed, "FINISH of an import session needs the exporter's manifest (length " +
                                               Num(kBlobBytes) + ")");
   }
-  struct WipeScratch {
-    SecretBytes& s;
-    ~WipeScratch() { SecureWipe(s.data(), s.size()); }
-  } wipe{scratch_};
+  ScratchWipe wipe{scratch_};
   MutableByteSpan page = scratch_.span().first(kPageBytes);
   MutableByteSpan blob = scratch_.span().subspan(kMaxPagesPerRequest * kPageBytes, kBlobBytes);
   std::memcpy(blob.data(), area.bounce.data(), kBlobBytes);  // single fetch

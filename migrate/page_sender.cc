@@ -131,7 +131,7 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
     if (attrs.Get(page) != memory::PageAttr::kShared) {
       // Never read: a private page leaves only through the guest's agent (the engine refuses a
       // VM with private pages unless an agent exports them).
-      if (!private_via_agent_) status = Unsupported("private page reached the page sender");
+      if (fence_ == nullptr) status = Unsupported("private page reached the page sender");
       return;
     }
     if (slot_ == nullptr) {

@@ -42,14 +42,11 @@ class PageSender {
   PageSender(const PageSender&) = delete;
   PageSender& operator=(const PageSender&) = delete;
 
-  // Private pages in a dirty set are left to the agent (skipped) instead of an error; `fence`
-  // (may be null) then vets every batch after its copies and before it leaves: pages converted to
-  // private meanwhile are dropped from it (the agent exports them). `conversions` is the fence's
-  // count when the pass read the attributes.
-  void set_private_via_agent(bool on, ConversionFence* fence) {
-    private_via_agent_ = on;
-    fence_ = fence;
-  }
+  // With a fence, private pages in a dirty set are left to the guest's agent (skipped) instead of
+  // an error, and the fence vets every batch after its copies and before it leaves: pages
+  // converted to private meanwhile are dropped from it (the agent exports them).
+  // set_attributes_conversions: the fence's count when the pass read the attributes.
+  void set_conversion_fence(ConversionFence* fence) { fence_ = fence; }
   void set_attributes_conversions(uint64_t conversions) { view_conversions_ = conversions; }
   // Starts counting progress for a new pass.
   void StartPass() { progress_ = 0; }
@@ -81,7 +78,6 @@ class PageSender {
   BatchSlot* slot_ = nullptr;      // the batch being filled
   std::vector<uint64_t> handled_;  // pages of the batch, skipped zero pages included
   uint32_t buffered_ = 0;          // data pages in the slot's buffer
-  bool private_via_agent_ = false;
   ConversionFence* fence_ = nullptr;
   uint64_t view_conversions_ = 0;
   size_t region_index_ = 0;  // of the region being sent

@@ -180,7 +180,7 @@ Status MigrationSource::StartWriters() {
   if (exporter_ != nullptr) {
     WatchPrivatePagesThroughAgent();
     fence_ = std::make_unique<VmmConversionFence>(*vmm_, layout_);
-    sender_->set_private_via_agent(true, fence_.get());
+    sender_->set_conversion_fence(fence_.get());
   }
   return Status::Ok();
 }

@@ -65,22 +65,28 @@ Status EmulatedCoco::ConvertInRegion(size_t index, uint64_t first, uint64_t coun
 
 Status EmulatedCoco::Apply(const ConversionRequest& request) {
   if (mode_ == CocoMode::kNone) return Unsupported("no private memory (--coco none): every page stays shared");
-  const memory::Layout& layout = memory_.layout();
   uint64_t end = request.gpa + request.size_bytes;
   if (request.size_bytes == 0 || end < request.gpa || end > memory_.total_bytes()) {
     return InvalidArgument("conversion of [" + std::to_string(request.gpa) + ", " + std::to_string(end) +
                            ") leaves guest RAM");
   }
   std::lock_guard<std::mutex> lock(mu_);
+  GMEM_RETURN_IF_ERROR(ConvertGpaRange(request.gpa, end, request.attr, /*apply_contents=*/true));
+  ++conversions_;
+  return Status::Ok();
+}
+
+Status EmulatedCoco::ConvertGpaRange(uint64_t gpa, uint64_t end, PageAttr attr, bool apply_contents) {
+  // The range may span regions (they tile guest RAM): each converts its part.
+  const memory::Layout& layout = memory_.layout();
   for (size_t i = 0; i < layout.regions().size(); ++i) {
     const memory::Region& r = layout.regions()[i];
-    uint64_t a = request.gpa > r.gpa_base ? request.gpa : r.gpa_base;
+    uint64_t a = gpa > r.gpa_base ? gpa : r.gpa_base;
     uint64_t b = end < r.gpa_end() ? end : r.gpa_end();
     if (a >= b) continue;
-    GMEM_RETURN_IF_ERROR(ConvertInRegion(i, (a - r.gpa_base) / GMEM_GUEST_PAGE, (b - a) / GMEM_GUEST_PAGE, request.attr,
-                                         /*apply_contents=*/true));
+    GMEM_RETURN_IF_ERROR(
+        ConvertInRegion(i, (a - r.gpa_base) / GMEM_GUEST_PAGE, (b - a) / GMEM_GUEST_PAGE, attr, apply_contents));
   }
-  ++conversions_;
   return Status::Ok();
 }
 
@@ -135,7 +141,6 @@ Status EmulatedCoco::AcceptPrivate(uint64_t gpa, uint64_t npages) {
 
 Status EmulatedCoco::MakePrivateAtBoot(std::span<const memory::PageRange> runs) {
   if (mode_ == CocoMode::kNone) return Unsupported("no private memory (--coco none): every page stays shared");
-  const memory::Layout& layout = memory_.layout();
   const uint64_t npages = memory_.total_bytes() / GMEM_GUEST_PAGE;
   std::lock_guard<std::mutex> lock(mu_);
   for (const memory::PageRange& run : runs) {
@@ -143,15 +148,8 @@ Status EmulatedCoco::MakePrivateAtBoot(std::span<const memory::PageRange> runs) 
       return InvalidArgument("private at boot: pages [" + std::to_string(run.first) + ", +" + std::to_string(run.count) +
                              ") leave guest RAM");
     }
-    // A run may span regions (the regions tile guest RAM).
-    for (size_t i = 0; i < layout.regions().size(); ++i) {
-      const memory::Region& r = layout.regions()[i];
-      const uint64_t base = r.gpa_base / GMEM_GUEST_PAGE;
-      const uint64_t a = run.first > base ? run.first : base;
-      const uint64_t b = run.end() < base + r.npages() ? run.end() : base + r.npages();
-      if (a >= b) continue;
-      GMEM_RETURN_IF_ERROR(ConvertInRegion(i, a - base, b - a, PageAttr::kPrivate, /*apply_contents=*/false));
-    }
+    GMEM_RETURN_IF_ERROR(ConvertGpaRange(run.first * GMEM_GUEST_PAGE, run.end() * GMEM_GUEST_PAGE, PageAttr::kPrivate,
+                                         /*apply_contents=*/false));
   }
   // The initial state, not a change to it: nothing for dirty tracking to see.
   for (auto& s : sources_) s.TakeConversions();

@@ -86,6 +86,8 @@ class EmulatedCoco {
   // Converts pages [first, first + count) of region `index` to `attr`; the pages whose attribute
   // changes get the contents policy first when `apply_contents`. REQUIRES: mu_ held.
   Status ConvertInRegion(size_t index, uint64_t first, uint64_t count, memory::PageAttr attr, bool apply_contents);
+  // ConvertInRegion for the part of guest-physical [gpa, end) in each region. REQUIRES: mu_ held.
+  Status ConvertGpaRange(uint64_t gpa, uint64_t end, memory::PageAttr attr, bool apply_contents);
 
   const GuestMemory& memory_;
   const CocoMode mode_;
