@@ -128,6 +128,9 @@ struct TargetOptions {
   // Refuse a live stream whose source does not offer the memory digest check
   // (SourceOptions::verify_memory).
   bool require_memory_check = false;
+  // Leave the rebuilt VM paused instead of resuming it (like QEMU's -S): a live target still
+  // answers COMMIT with RESUMED — it owns the guest — and whoever drives the VMM resumes it.
+  bool resume = true;
   // Set from a signal handler to cancel before READY (then the incoming VM is discarded); checked
   // between records. May be null.
   const std::atomic<bool>* cancel = nullptr;
@@ -143,7 +146,7 @@ struct TargetResult {
   uint64_t records = 0;
   uint64_t wire_bytes = 0;
   VmmDigest digest;  // the target VM at resume (equals the source's at pause); empty if not compared
-  bool resumed = false;
+  bool resumed = false;  // false after success only with TargetOptions::resume = false
 };
 
 }  // namespace gmem::migrate

@@ -378,13 +378,16 @@ Status MigrationTarget::Apply() {
   return Status::Ok();
 }
 
+Status MigrationTarget::ResumeIfAsked() {
+  if (!options_.resume) return Status::Ok();
+  GMEM_RETURN_IF_ERROR(vmm_->Resume());
+  result_.resumed = true;
+  return Status::Ok();
+}
+
 Status MigrationTarget::Switchover() {
   if (options_.cancel != nullptr && options_.cancel->load()) return Status(Code::kCancelled, "cancelled");
-  if (!endpoints_[0].interactive) {
-    GMEM_RETURN_IF_ERROR(vmm_->Resume());
-    result_.resumed = true;
-    return Status::Ok();
-  }
+  if (!endpoints_[0].interactive) return ResumeIfAsked();
   SwitchoverLink link(*endpoints_[0].channel, *endpoints_[0].channel, key_.key, session_);
   GMEM_RETURN_IF_ERROR(link.Send({SwitchoverType::kReady, ""}));
   ready_ = true;
@@ -403,8 +406,7 @@ Status MigrationTarget::Switchover() {
                                           "); the target VM stays paused: run 'gmem-migrate resolve' to resume "
                                           "exactly one of the two VMs and discard the other");
   }
-  GMEM_RETURN_IF_ERROR(vmm_->Resume());
-  result_.resumed = true;
+  GMEM_RETURN_IF_ERROR(ResumeIfAsked());
   // The source has committed and quits regardless; a lost confirmation changes nothing here.
   link.Send({SwitchoverType::kResumed, ""}).IgnoreError();
   return Status::Ok();

@@ -64,6 +64,8 @@ class MigrationTarget {
   Status ConnectOwnAgent();
   Status Apply();
   Status Switchover();
+  // Resumes the VM unless TargetOptions::resume says to leave it paused.
+  Status ResumeIfAsked();
   size_t RegionIndex(uint32_t region_id) const;
 
   TargetOptions options_;

@@ -97,6 +97,7 @@ Expected<RestoreResult> Restore(const RestoreOptions& options, migrate::Migratio
   target.from_uri = "fd:" + std::to_string(image.fd.get());
   target.stream_name = options.in_path;
   target.cancel = options.cancel;
+  target.resume = options.resume;
   auto run = migrate::MigrationTarget(std::move(target), std::move(key)).Run();
   if (!run.ok()) return AsFileError(run.status());
   result.target = std::move(run).value();

@@ -29,6 +29,8 @@ struct RestoreOptions {
   std::string in_path;
   // Where the parents of an incremental image are looked up (empty: in_path's directory).
   std::string parent_dir;
+  // Leave the restored VM paused (verified, ready to resume) instead of resuming it.
+  bool resume = true;
   // Set (e.g. from a signal handler) to cancel; checked before the VMM is contacted and between
   // records. May be null.
   const std::atomic<bool>* cancel = nullptr;

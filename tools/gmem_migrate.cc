@@ -207,6 +207,7 @@ struct RecvFlags {
   std::string vmm, from;
   int timeout_s = -1;
   bool verify_memory = false;
+  bool paused = false;
   bool json = false;
 };
 
@@ -221,6 +222,7 @@ int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
   options.from_uri = flags.from;
   options.accept_timeout_ms = flags.timeout_s < 0 ? -1 : flags.timeout_s * 1000;
   options.require_memory_check = flags.verify_memory;
+  options.resume = !flags.paused;
   migrate::MigrationTarget target(std::move(options), std::move(key).value());
   auto result = target.Run();
   if (!result.ok()) return ReportError(reporter, "recv from '" + flags.from + "'", result.status());
@@ -228,15 +230,17 @@ int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
                  {"data_pages", result->data_pages}, {"zero_pages", result->zero_pages},
                  {"private_pages", result->private_pages}, {"agent_round_trips", result->agent_round_trips},
                  {"agent_ms", result->agent_ms},
-                 {"digest", result->digest.digest}, {"checksum", result->digest.checksum}});
+                 {"digest", result->digest.digest}, {"checksum", result->digest.checksum},
+                 {"resumed", result->resumed}});
   if (!flags.json && !quiet) {
     std::string check = result->digest.digest.empty()
                             ? std::string("memory digest not compared (send --verify-memory)")
                             : "digest " + result->digest.digest + ", checksum " + result->digest.checksum + " (equal to the source's)";
-    std::printf("received: %llu records%s, %.1f MiB, %s; the VM runs here now\n",
+    std::printf("received: %llu records%s, %.1f MiB, %s; %s\n",
                 static_cast<unsigned long long>(result->records),
                 PrivatePagesText(result->private_pages, result->agent_round_trips, result->agent_ms, "imported").c_str(),
-                Mib(result->wire_bytes), check.c_str());
+                Mib(result->wire_bytes), check.c_str(),
+                result->resumed ? "the VM runs here now" : "the VM is here, paused (--paused)");
   }
   return kExitOk;
 }
@@ -305,6 +309,8 @@ int main(int argc, char** argv) {
       ->required();
   recv->add_option("--timeout", recv_flags.timeout_s, "seconds to wait for the source to connect (default: forever)");
   recv->add_flag("--verify-memory", recv_flags.verify_memory, "refuse a source that does not send --verify-memory");
+  recv->add_flag("--paused", recv_flags.paused,
+                 "after COMMIT leave the VM paused (it is the guest now): resume it on its control socket");
   recv->add_flag("--json", recv_flags.json, "NDJSON events on stdout instead of text");
   AddKeyFlags(recv, key_flags);
 

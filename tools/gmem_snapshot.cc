@@ -297,8 +297,8 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
   return kExitOk;
 }
 
-int RunRestore(const std::string& vmm, const std::string& in, const std::string& parent_dir, const KeyArgs& key_args,
-               bool json, bool quiet) {
+int RunRestore(const std::string& vmm, const std::string& in, const std::string& parent_dir, bool paused,
+               const KeyArgs& key_args, bool json, bool quiet) {
   Reporter reporter(json, quiet);
   std::string what = "restore '" + in + "'";
   auto key = LoadMigrationKey(key_args);
@@ -307,6 +307,7 @@ int RunRestore(const std::string& vmm, const std::string& in, const std::string&
   options.vmm_socket = vmm;
   options.in_path = in;
   options.parent_dir = parent_dir;
+  options.resume = !paused;
   // SIGINT/SIGTERM: the engine checks the flag between batches (save) or records (restore).
   options.cancel = InstallCancelSignals();
   auto start = std::chrono::steady_clock::now();
@@ -325,12 +326,12 @@ int RunRestore(const std::string& vmm, const std::string& in, const std::string&
                                                  ChainText(r.chain, [](const std::string& p) { return p; })
                                            : "";
     std::printf("restored '%s' (stream id %s%s): %llu records, %llu data pages%s, %.1f MiB in %.2f s, digest %s, "
-                "checksum %s; the VM runs\n",
+                "checksum %s; %s\n",
                 in.c_str(), ToHex(r.header.stream_id).c_str(), chain.c_str(), Ull(r.target.records),
                 Ull(r.target.data_pages),
                 PrivatePagesText(r.target.private_pages, r.target.agent_round_trips, r.target.agent_ms, "imported").c_str(),
                 Mib(r.file_bytes), secs, r.target.digest.digest.c_str(),
-                r.target.digest.checksum.c_str());
+                r.target.digest.checksum.c_str(), r.target.resumed ? "the VM runs" : "the VM is paused (--paused)");
   }
   return kExitOk;
 }
@@ -474,6 +475,8 @@ int main(int argc, char** argv) {
       ->required();
   restore->add_option("--in", in, "the image (an increment is restored with its parent chain)")->required();
   add_parent_dir(*restore);
+  bool restore_paused = false;
+  restore->add_flag("--paused", restore_paused, "leave the restored, verified VM paused: resume it on its control socket");
   restore->fallthrough();
   AddKeyFlags(*restore, key_args);
 
@@ -500,7 +503,7 @@ int main(int argc, char** argv) {
 
   if (auto code = ParseArgs(app, argc, argv, kTool)) return *code;
   if (save->parsed()) return RunSave(save_flags, key_args, json, quiet);
-  if (restore->parsed()) return RunRestore(vmm, in, parent_dir, key_args, json, quiet);
+  if (restore->parsed()) return RunRestore(vmm, in, parent_dir, restore_paused, key_args, json, quiet);
   if (inspect->parsed()) return RunInspect(file, json);
   if (diff->parsed()) return RunDiff(file, file_b, parent_dir, key_args, json, quiet);
   return RunVerify(file, parent_dir, key_args, json, quiet);

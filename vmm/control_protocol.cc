@@ -33,6 +33,7 @@ constexpr CommandName kCommands[] = {
     {ControlCommand::kGuestWriteLog, "guest-write-log"},
     {ControlCommand::kQuit, "quit"},
     {ControlCommand::kAgentDoorbell, "agent-doorbell"},
+    {ControlCommand::kSetRate, "set-rate"},
 };
 
 Expected<uint64_t> GetU64(const json& obj, const char* key, const std::string& where) {
@@ -94,6 +95,10 @@ Expected<RegionAttributes> ParseRegionAttributes(const json& r) {
 
 Status ParseArguments(const json& j, ControlRequest& req) {
   switch (req.command) {
+    case ControlCommand::kSetRate: {
+      GMEM_ASSIGN_OR_RETURN(req.rate, GetU64(j, "rate", "set-rate"));
+      return Status::Ok();
+    }
     case ControlCommand::kSetState: {
       auto it = j.find("state");
       if (it == j.end() || !it->is_string()) return InvalidArgument("set-state: missing 'state' (base64 string)");

@@ -40,6 +40,7 @@ enum class ControlCommand : uint8_t {
   kGuestWriteLog,
   kQuit,
   kAgentDoorbell,
+  kSetRate,
 };
 std::string_view ControlCommandName(ControlCommand command);
 
@@ -50,6 +51,7 @@ struct ControlRequest {
   std::vector<RegionAttributes> attributes;  // set-attributes: "regions"
   memory::Layout layout;                     // prepare-incoming: "layout"
   std::optional<SlotMode> slot;              // prepare-incoming: "slot" (optional)
+  uint64_t rate = 0;                         // set-rate: "rate"
 };
 
 // Parses one request line (without its '\n'). On failure the status is kInvalidArgument with the

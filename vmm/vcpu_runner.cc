@@ -45,9 +45,8 @@ void InstallKickHandler() {
   });
 }
 
-VcpuRunner::VcpuRunner(Vcpu vcpu, const GuestMemory& memory, EmulatedCoco& coco, RunControl& control, uint64_t rate,
-                       bool finished)
-    : vcpu_(std::move(vcpu)), memory_(memory), coco_(coco), control_(control), rate_(rate), finished_(finished) {
+VcpuRunner::VcpuRunner(Vcpu vcpu, const GuestMemory& memory, EmulatedCoco& coco, RunControl& control, bool finished)
+    : vcpu_(std::move(vcpu)), memory_(memory), coco_(coco), control_(control), finished_(finished) {
   page_ = memory_.HostAddress(GMEM_GUEST_VCPU_GPA + uint64_t{vcpu_.id()} * GMEM_GUEST_PAGE, GMEM_GUEST_PAGE);
 }
 
@@ -85,17 +84,24 @@ void VcpuRunner::Park(std::unique_lock<std::mutex>& lock) {
   --control_.parked;
   if (control_.quit) return;
   vcpu_.SetImmediateExit(false);
+  RebaseRateLocked();
+  // The pause zeroed the budget; without a rate limit nothing else would raise it.
+  if (control_.rate == 0) Store(Field(offsetof(gmem_guest_vcpu, budget)), BudgetCap());
+}
+
+void VcpuRunner::RebaseRateLocked() {
   rate_base_time_ = std::chrono::steady_clock::now();
   rate_base_step_ = Load(Field(offsetof(gmem_guest_vcpu, step)));
-  // The pause zeroed the budget; without a rate limit nothing else would raise it.
-  if (rate_ == 0) Store(Field(offsetof(gmem_guest_vcpu, budget)), BudgetCap());
+  rate_epoch_ = control_.rate_epoch;
 }
 
 void VcpuRunner::Loop() {
   if (page_ == nullptr) return Fail(Status(Code::kInvalidArgument, "no guest memory for the vCPU control page"));
-  // The rate limiter counts from here (or from the last resume, see Park).
-  rate_base_time_ = std::chrono::steady_clock::now();
-  rate_base_step_ = Load(Field(offsetof(gmem_guest_vcpu, step)));
+  {
+    // The rate limiter counts from here (or from the last resume or rate change).
+    std::lock_guard<std::mutex> lock(control_.mu);
+    RebaseRateLocked();
+  }
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(control_.mu);
@@ -199,21 +205,24 @@ uint64_t VcpuRunner::BudgetCap() const {
 Status VcpuRunner::HandleYield() {
   volatile uint64_t* budget = Field(offsetof(gmem_guest_vcpu, budget));
   uint64_t cap = BudgetCap();
-  if (rate_ == 0) {
-    Store(budget, cap);
-    return Status::Ok();
-  }
   uint64_t step = Load(Field(offsetof(gmem_guest_vcpu, step)));
   std::unique_lock<std::mutex> lock(control_.mu);
   while (!control_.pause && !control_.quit) {
+    // A rate change (set-rate) restarts the count, and zeroed the budget to bring us here.
+    if (rate_epoch_ != control_.rate_epoch) RebaseRateLocked();
+    const uint64_t rate = control_.rate;
+    if (rate == 0) {
+      Store(budget, cap);
+      return Status::Ok();
+    }
     auto now = std::chrono::steady_clock::now();
     double elapsed = std::chrono::duration<double>(now - rate_base_time_).count();
-    uint64_t allowed = rate_base_step_ + static_cast<uint64_t>(elapsed * static_cast<double>(rate_));
+    uint64_t allowed = rate_base_step_ + static_cast<uint64_t>(elapsed * static_cast<double>(rate));
     if (allowed > step) {
       Store(budget, allowed < cap ? allowed : cap);
       return Status::Ok();
     }
-    double wake_s = static_cast<double>(step + 1 - rate_base_step_) / static_cast<double>(rate_);
+    double wake_s = static_cast<double>(step + 1 - rate_base_step_) / static_cast<double>(rate);
     control_.cv.wait_until(lock, rate_base_time_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                        std::chrono::duration<double>(wake_s)));
   }

@@ -44,6 +44,8 @@ struct RunControl {
   uint32_t finished = 0;  // threads whose vCPU reported DONE
   uint32_t stopped = 0;   // threads that left their loop (quit or error)
   uint32_t vcpus = 0;     // threads started
+  uint64_t rate = 0;      // steps per second per vCPU (0: unlimited); `set-rate` changes it
+  uint64_t rate_epoch = 0;  // bumped at every rate change: the runners restart their count
   Status error;           // the first fatal error of any vCPU
 };
 
@@ -51,8 +53,8 @@ class VcpuRunner {
  public:
   // `finished`: the vCPU already reported DONE (a restored VM); it is never run.
   // REQUIRES: memory, coco and control outlive the runner.
-  VcpuRunner(Vcpu vcpu, const GuestMemory& memory, EmulatedCoco& coco, RunControl& control, uint64_t rate,
-             bool finished);
+  // The rate limit is RunControl::rate.
+  VcpuRunner(Vcpu vcpu, const GuestMemory& memory, EmulatedCoco& coco, RunControl& control, bool finished);
   ~VcpuRunner();
   VcpuRunner(const VcpuRunner&) = delete;
   VcpuRunner& operator=(const VcpuRunner&) = delete;
@@ -80,6 +82,8 @@ class VcpuRunner {
   Status CompleteLastExit();
   // The largest budget the guest may get: its steps_target, or unlimited.
   uint64_t BudgetCap() const;
+  // Restarts the rate limiter's count at the guest's current step. REQUIRES: RunControl::mu.
+  void RebaseRateLocked();
   void Fail(const Status& status);
   volatile uint64_t* Field(size_t offset) const;
 
@@ -87,13 +91,15 @@ class VcpuRunner {
   const GuestMemory& memory_;
   EmulatedCoco& coco_;
   RunControl& control_;
-  const uint64_t rate_;
   std::byte* page_ = nullptr;     // this vCPU's gmem_guest_vcpu in guest memory
   bool finished_ = false;         // guarded by control_.mu
   bool needs_completion_ = false; // only the thread touches it
   bool done_exit_ = false;        // only the thread touches it: the guest said DONE
+  // The rate limiter's origin (guarded by RunControl::mu): steps are allowed at RunControl::rate
+  // since this time and step, reset at each resume and rate change.
   std::chrono::steady_clock::time_point rate_base_time_;
   uint64_t rate_base_step_ = 0;
+  uint64_t rate_epoch_ = 0;
   std::thread thread_;
 };
 

@@ -125,13 +125,14 @@ Status Vmm::CreateVcpus(const std::vector<VcpuState>* states) {
     }
     GMEM_RETURN_IF_ERROR(vcpu.SetSregs(sregs));
     GMEM_RETURN_IF_ERROR(vcpu.SetRegs(regs));
-    runners_.push_back(std::make_unique<VcpuRunner>(std::move(vcpu), *memory_, *coco_, control_,
-                                                    config_.workload.rate, finished));
+    runners_.push_back(std::make_unique<VcpuRunner>(std::move(vcpu), *memory_, *coco_, control_, finished));
   }
   config_.vcpus = n;
   {
     std::lock_guard<std::mutex> lock(control_.mu);
     control_.vcpus = n;
+    control_.rate = config_.workload.rate;
+    ++control_.rate_epoch;
     for (auto& r : runners_) {
       if (r->finished()) ++control_.finished;
     }
@@ -213,6 +214,25 @@ Status Vmm::Pause() {
     control_.cv.wait(control_lock, stopped);
   }
   if (!control_.error.ok()) return control_.error;
+  return Status::Ok();
+}
+
+Status Vmm::SetRate(uint64_t rate) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (runners_.empty()) return InvalidArgument("the VM has no vCPUs yet (incoming: send set-state first)");
+  std::lock_guard<std::mutex> control_lock(control_.mu);
+  if (control_.quit) return Status(Code::kCancelled, "the VM is quitting");
+  config_.workload.rate = rate;  // get-state and query carry it from now on
+  control_.rate = rate;
+  ++control_.rate_epoch;
+  // A running guest with an unlimited budget would never ask again: make each vCPU yield at its
+  // next step, where the limiter takes the new rate (a parked one picks it up on resume).
+  if (!control_.pause) {
+    for (uint32_t id = 0; id < runners_.size(); ++id) {
+      memory_->Store64(VcpuFieldGpa(id, offsetof(gmem_guest_vcpu, budget)), 0);
+    }
+  }
+  control_.cv.notify_all();  // vCPUs waiting for the old rate re-check
   return Status::Ok();
 }
 

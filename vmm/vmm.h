@@ -103,6 +103,9 @@ class Vmm {
 
   Status Pause();
   Status Resume();
+  // Changes the workload's rate limit (steps per second per vCPU, 0: unlimited) from now on, running
+  // or paused; the checksum does not depend on it. get-state carries the new rate.
+  Status SetRate(uint64_t rate);
   void RequestQuit();
 
   VmmInfo Query() const;

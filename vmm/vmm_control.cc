@@ -47,6 +47,7 @@ ControlReply HandleControlLine(Vmm& vmm, std::string_view line) {
     case ControlCommand::kGuestWriteLog:
       return Or(rid, vmm.TakeGuestWriteLog(), [&](const auto& logs) { return GuestWriteLogReply(rid, logs); });
     case ControlCommand::kAgentDoorbell: return FromStatus(rid, vmm.AgentDoorbell());
+    case ControlCommand::kSetRate: return FromStatus(rid, vmm.SetRate(req.rate));
     case ControlCommand::kQuit:
       vmm.RequestQuit();
       return Reply(OkReply(rid));

@@ -10,6 +10,7 @@
 #include "migrate/target.h"
 #include "migrate/vmm_client.h"
 #include "tests/migrate/migrate_testing.h"
+#include "transport/sockets.h"
 
 namespace gmem::migrate {
 namespace {
@@ -199,6 +200,49 @@ TEST(LiveMigrationMemoryCheckTest, ATargetThatRequiresTheCheckRefusesASourceWith
   EXPECT_EQ(ChecksumIn(vms.source->out()), baseline);
   EXPECT_EQ(vms.target->Wait(), 0);
   EXPECT_EQ(vms.target->out(), "");  // discarded: never ran, never finished
+}
+
+// `gmem-migrate recv --paused`: the target commits and owns the guest but waits, paused, with the
+// source's digest at pause (--verify-memory reports it), until its orchestrator resumes it (here:
+// over TCP, both tools).
+TEST(LiveMigrationCliTest, RecvPausedLeavesTheCommittedVmPausedWithTheSourcesDigest) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  VmSpec spec;
+  std::string baseline = RunForChecksum(testing::VmArgs(spec, false));
+  ASSERT_FALSE(baseline.empty());
+  VmPair vms(spec);
+  testing::WriteKeyFile(NewKey(), vms.dir.File("key"));
+  uint16_t free_port = 0;
+  {
+    auto probe = transport::Listener::Tcp("127.0.0.1", 0);  // closed again: recv listens there
+    ASSERT_OK(probe);
+    free_port = probe->port();
+  }
+  std::string uri = "tcp:127.0.0.1:" + std::to_string(free_port);
+  ::gmem::testing::ToolProcess recv("gmem-migrate", {"recv", "--vmm", vms.target_socket, "--from", uri, "--key-file",
+                                                     vms.dir.File("key"), "--paused", "--json"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto send = ::gmem::testing::RunTool("gmem-migrate", {"send", "--vmm", vms.source_socket, "--to", uri, "--key-file",
+                                                        vms.dir.File("key"), "--verify-memory", "--json"});
+  ASSERT_EQ(send.exit_code, 0) << send.err;
+  ASSERT_EQ(recv.Wait(), 0) << recv.err();
+  auto sent = nlohmann::json::parse(send.out.substr(send.out.rfind('{')));
+  auto received = nlohmann::json::parse(recv.out().substr(recv.out().rfind('{')));
+  EXPECT_EQ(received["resumed"], false);
+  EXPECT_EQ(vms.source->Wait(), 0) << vms.source->err();  // committed: the source quit
+  auto target = VmmClient::Connect(vms.target_socket);
+  ASSERT_OK(target);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto state = target->State();
+  ASSERT_OK(state);
+  EXPECT_EQ(*state, "paused");
+  auto digest = target->Digest();
+  ASSERT_OK(digest);
+  EXPECT_EQ(digest->digest, sent["digest"]);
+  EXPECT_EQ(digest->checksum, sent["checksum"]);
+  ASSERT_OK(target->Resume());
+  ASSERT_EQ(vms.target->Wait(), 0) << vms.target->err();
+  EXPECT_EQ(ChecksumIn(vms.target->out()), baseline);
 }
 
 // file: streams have nobody to acknowledge: the source stays paused, and the stream read back

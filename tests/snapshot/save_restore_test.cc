@@ -88,12 +88,27 @@ TEST_P(SnapshotRoundTripTest, RestoredGuestFinishesWithTheUninterruptedChecksum)
   }
   EXPECT_THAT(testing::ListDir(vms.dir.path()), ::testing::Not(::testing::Contains(HasSubstr(".tmp-"))));
 
-  auto restore = RunTool(kTool, {"restore", "--vmm", vms.target_socket, "--in", image, "--key-file", key});
+  // With --stop the target is restored --paused too (an orchestrator's switchover): it waits,
+  // verified, and its own VMM's digest is the one at save.
+  std::vector<std::string> restore_args = {"restore", "--vmm", vms.target_socket, "--in", image, "--key-file", key};
+  if (c.stop) restore_args.push_back("--paused");
+  auto restore = RunTool(kTool, restore_args);
   ASSERT_EQ(restore.exit_code, 0) << restore.err;
   // The VM that resumed is the one that was saved: same VMM digest and checksum at both ends.
   EXPECT_THAT(restore.out, HasSubstr("restored '" + image + "'"));
   EXPECT_THAT(restore.out, HasSubstr("digest " + done.value("digest", std::string("?")) + ", checksum " +
                                      done.value("checksum", std::string("?"))));
+  if (c.stop) {
+    EXPECT_THAT(restore.out, HasSubstr("the VM is paused (--paused)"));
+    EXPECT_EQ(VmState(vms.target_socket), "paused");
+    auto client = migrate::VmmClient::Connect(vms.target_socket);
+    ASSERT_OK(client);
+    auto digest = client->Digest();
+    ASSERT_OK(digest);
+    EXPECT_EQ(digest->digest, done.value("digest", std::string("?")));
+    EXPECT_EQ(digest->checksum, done.value("checksum", std::string("?")));
+    EXPECT_TRUE(VmCommand(vms.target_socket, "resume"));
+  }
   ASSERT_EQ(vms.target->Wait(), 0) << vms.target->err();
   EXPECT_EQ(ChecksumIn(vms.target->out()), baseline);
 

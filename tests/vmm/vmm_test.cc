@@ -128,6 +128,43 @@ TEST(VmmTest, RateLimitsStepsWithoutChangingTheChecksum) {
   EXPECT_GE(done["seconds"].get<double>(), 0.45);  // 1000 steps at 2000 steps/s
 }
 
+// set-rate: a crawling guest (5 steps/s would need 300 s) finishes at once when the limit goes;
+// a fast one slows down when it comes; pauses in between; the checksum is the unlimited run's.
+TEST(VmmTest, SetRateChangesTheLimitWhileRunningOrPausedWithoutChangingTheChecksum) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  std::string baseline = RunForChecksum(Args("convert", "gmem", 8, 3000, {"--vcpus", "2"}));
+  ::gmem::testing::TempDir dir;
+  VmmProcess vmm(Args("convert:rate=5", "gmem", 8, 3000, {"--vcpus", "2", "--control", dir.File("ctl")}));
+  auto client = ControlClient::Connect(dir.File("ctl"));
+  ASSERT_OK(client);
+  auto steps = [&] {
+    auto q = client->Ok({{"cmd", "query"}});
+    uint64_t n = 0;
+    if (q.ok()) {
+      for (const auto& v : (*q)["vcpus"]) n += v["step"].get<uint64_t>();
+    }
+    return n;
+  };
+  // Unlimited for a moment, then limited again: progress must stop growing fast.
+  ASSERT_OK(client->Ok({{"cmd", "set-rate"}, {"rate", 0}}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_OK(client->Ok({{"cmd", "set-rate"}, {"rate", 1}}));
+  uint64_t limited = steps();
+  EXPECT_LT(limited, 3000u) << "finished within 100 ms: cannot see the limit come back";
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_LE(steps(), limited + 2 * 2) << "the new limit (1 step/s per vCPU) was not applied";
+  ASSERT_OK(client->Ok({{"cmd", "pause"}}));
+  ASSERT_OK(client->Ok({{"cmd", "set-rate"}, {"rate", 0}}));
+  auto q = client->Ok({{"cmd", "query"}});
+  ASSERT_OK(q);
+  EXPECT_THAT((*q)["workload"]["spec"].get<std::string>(), ::testing::HasSubstr("rate=0"));
+  ASSERT_OK(client->Ok({{"cmd", "resume"}}));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(vmm.Wait(60000), 0) << vmm.err();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_EQ(testing::ChecksumIn(vmm.out()), baseline);
+}
+
 struct PauseCase {
   const char* workload;
   const char* slot;
@@ -187,6 +224,8 @@ TEST(VmmTest, MalformedRequestsGetErrorsAndTheVmKeepsRunning) {
       {"{\"id\":7,\"cmd\":\"set-state\",\"state\":\"AAAA\"}", "bad magic"},
       {"{\"id\":8,\"cmd\":\"get-state\"}", "the VM must be paused"},
       {"{\"id\":9,\"cmd\":\"dirty-log\"}", "KVM keeps no dirty log"},
+      {"{\"id\":11,\"cmd\":\"set-rate\"}", "set-rate: missing 'rate'"},
+      {"{\"id\":12,\"cmd\":\"set-rate\",\"rate\":-3}", "'rate' must be a non-negative integer"},
       {"{\"id\":10,\"cmd\":\"prepare-incoming\",\"layout\":{\"regions\":[]}}", "not started with --incoming"},
   };
   for (const auto& [line, error] : bad) {
