@@ -20,6 +20,8 @@ enum ExitCode : int {
   // gmem-snapshot diff only: the images differ. Like cmp(1)'s 1, but 1 is "usage" here; it keeps
   // clear of codes this table may add. No Status maps to it.
   kExitDiffer = 10,
+  // gmem-soak only: the soak ran and saw anomalies (its report lists them). No Status maps to it.
+  kExitAnomalies = 11,
 };
 
 ExitCode ExitCodeFor(Code code);

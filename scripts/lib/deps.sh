@@ -23,6 +23,8 @@ GMEM_PACKAGES=(
   clang "libclang-rt-${GMEM_LLVM_VERSION}-dev" "llvm-${GMEM_LLVM_VERSION}"
   # command-line tools the tests and scripts call; CA roots for fetching over https
   zstd ca-certificates
+  # gmem-soak's test network: ip, tc and ss (iproute2), packet loss rules (nft)
+  iproute2 nftables
 )
 
 gmem_heading() {

@@ -19,11 +19,13 @@ TEST(ExitCodesTest, EachCodeHasItsDocumentedExit) {
   EXPECT_EQ(ExitCodeFor(Code::kCancelled), kExitCancelled);
 }
 
-TEST(ExitCodesTest, DifferIsAToolOutcomeNoStatusMapsTo) {
-  EXPECT_EQ(kExitDiffer, 10);  // documented: gmem-snapshot diff, "the images differ"
+TEST(ExitCodesTest, DifferAndAnomaliesAreToolOutcomesNoStatusMapsTo) {
+  EXPECT_EQ(kExitDiffer, 10);     // documented: gmem-snapshot diff, "the images differ"
+  EXPECT_EQ(kExitAnomalies, 11);  // documented: gmem-soak, "the soak saw anomalies"
   for (Code code : {Code::kOk, Code::kInvalidArgument, Code::kCorrupt, Code::kIncompatible, Code::kAuth, Code::kIo,
                     Code::kProtocol, Code::kPeerAborted, Code::kKvm, Code::kUnsupported, Code::kCancelled}) {
     EXPECT_NE(ExitCodeFor(code), kExitDiffer);
+    EXPECT_NE(ExitCodeFor(code), kExitAnomalies);
   }
 }
 
