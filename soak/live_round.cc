@@ -226,7 +226,7 @@ RoundRecord RunLiveRound(SoakContext& ctx, const RoundPlan& plan) {
     r.rec.outcome = "not started";
     return r.rec;
   }
-  auto kill = [&r](ToolRun& run, int sig) {
+  auto kill = [](ToolRun& run, int sig) {
     run.killed = run.killed || sig == SIGKILL;
     run.process.Signal(sig);
   };
