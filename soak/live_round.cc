@@ -3,6 +3,8 @@
 // the runner decides where the guest is and checks that nothing broke (docs/soak.md, "Rounds").
 
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include "soak/fault_relay.h"
@@ -44,7 +46,20 @@ bool WaitListening(int netns_fd, uint16_t port, int timeout_ms) {
   return false;
 }
 
-bool NeedsRelay(Fault f) { return f == Fault::kLatency || f == Fault::kStall || f == Fault::kReset; }
+bool NeedsRelay(Fault f) {
+  return f == Fault::kLatency || f == Fault::kStall || f == Fault::kReset || f == Fault::kSwitchoverReset;
+}
+
+// True `delay_ms` after send reported the switchover (its final pass began): from then on a lost
+// connection hits the final pass, READY or COMMIT — the "in doubt" window.
+std::function<bool()> AfterSwitchover(const ToolRun& send, uint32_t delay_ms) {
+  auto seen = std::make_shared<std::optional<std::chrono::steady_clock::time_point>>();
+  return [&send, delay_ms, seen] {
+    auto now = std::chrono::steady_clock::now();
+    if (!seen->has_value() && send.Out().find("\"switchover\"") != std::string::npos) *seen = now;
+    return seen->has_value() && now - **seen >= std::chrono::milliseconds(delay_ms);
+  };
+}
 
 Status LiveRound::Start() {
   GMEM_ASSIGN_OR_RETURN(target, ctx.StartIncoming(t, plan.target_slot));
@@ -93,6 +108,9 @@ void LiveRound::InjectNetFaults(std::vector<TimedAction>& actions, int64_t fault
       actions.push_back({fault_ms + plan.duration_ms, [this, note] { note(ctx.network->RestoreLink(t)); }, true});
       break;
     case Fault::kStall: actions.push_back({fault_ms, [this] { relay->Stall(static_cast<int>(plan.duration_ms)); }}); break;
+    case Fault::kSwitchoverReset:
+      actions.push_back({0, [this] { relay->ResetNow(); }, false, AfterSwitchover(*send, plan.duration_ms)});
+      break;
     default: break;
   }
 }

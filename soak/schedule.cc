@@ -40,6 +40,7 @@ constexpr FaultNameEntry kFaultNames[] = {
     {Fault::kLatency, "latency-jitter"},
     {Fault::kStall, "stall"},
     {Fault::kReset, "connection-reset"},
+    {Fault::kSwitchoverReset, "switchover-reset"},
     {Fault::kKillSender, "kill-sender"},
     {Fault::kKillReceiver, "kill-receiver"},
     {Fault::kKillTargetVmm, "kill-target-vmm"},
@@ -55,7 +56,7 @@ std::vector<Fault> LiveFaults(const SoakPlanOptions& o) {
   std::vector<Fault> faults;
   if (o.faults == FaultSet::kNet || o.faults == FaultSet::kAll) {
     if (o.netns) faults.insert(faults.end(), {Fault::kBandwidth, Fault::kLoss, Fault::kLinkCut});
-    faults.insert(faults.end(), {Fault::kLatency, Fault::kStall, Fault::kReset});
+    faults.insert(faults.end(), {Fault::kLatency, Fault::kStall, Fault::kReset, Fault::kSwitchoverReset});
   }
   if (o.faults == FaultSet::kProc || o.faults == FaultSet::kAll) {
     faults.insert(faults.end(), {Fault::kKillSender, Fault::kKillReceiver, Fault::kKillTargetVmm, Fault::kCancelSender});
@@ -84,6 +85,7 @@ void PlanFaultParameters(Rng& rng, RoundPlan& plan) {
       plan.jitter_ms = static_cast<uint32_t>(rng.Between(0, 10));
       break;
     case Fault::kReset: plan.reset_fraction_ppm = rng.Between(20000, 950000); break;
+    case Fault::kSwitchoverReset: plan.duration_ms = static_cast<uint32_t>(rng.Between(0, 300)); break;
     case Fault::kDiskFull: plan.free_bytes = rng.Between(0, 2u << 20); break;
     case Fault::kCorrupt: plan.corrupt_ppm = rng.Between(0, 999999); break;
     default: break;
@@ -123,7 +125,7 @@ std::string_view FaultName(Fault fault) {
 
 bool IsNetFault(Fault fault) {
   return fault == Fault::kBandwidth || fault == Fault::kLoss || fault == Fault::kLinkCut || fault == Fault::kLatency ||
-         fault == Fault::kStall || fault == Fault::kReset;
+         fault == Fault::kStall || fault == Fault::kReset || fault == Fault::kSwitchoverReset;
 }
 
 std::string RoundPlan::Describe() const {

@@ -32,6 +32,7 @@ enum class Fault {
   kLatency,    // the relay delays every chunk (with jitter)
   kStall,      // the relay forwards nothing for a while, mid-migration
   kReset,      // the relay resets every connection after some bytes
+  kSwitchoverReset,  // the relay resets every connection soon after the switchover began
   // --faults proc
   kKillSender,     // SIGKILL gmem-migrate send
   kKillReceiver,   // SIGKILL gmem-migrate recv
@@ -62,7 +63,7 @@ struct RoundPlan {
   // Fault parameters (those of `fault`).
   uint64_t bandwidth_bits = 0;  // kBandwidth
   uint32_t loss_percent = 0;    // kLoss
-  uint32_t duration_ms = 0;     // kLinkCut, kStall
+  uint32_t duration_ms = 0;     // kLinkCut, kStall; kSwitchoverReset: the delay after it began
   uint32_t latency_ms = 0;      // kLatency
   uint32_t jitter_ms = 0;       // kLatency
   uint64_t reset_fraction_ppm = 0;  // kReset: after this share (ppm) of the guest's bytes

@@ -133,7 +133,7 @@ bool Supervise(const std::vector<ToolRun*>& wait, std::vector<TimedAction>& acti
   for (;;) {
     int64_t now = ElapsedMs(start);
     for (TimedAction& a : actions) {
-      if (!a.done && now >= a.at_ms) {
+      if (!a.done && now >= a.at_ms && (!a.ready || a.ready())) {
         a.done = true;
         a.run();
       }

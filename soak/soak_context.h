@@ -65,6 +65,8 @@ struct TimedAction {
   // A clean-up (a cut link restored) runs even when the round ended before its time; a fault
   // that comes too late is dropped: the processes it was meant for are done.
   bool cleanup = false;
+  // When set, the action also waits for this to say yes (polled every few milliseconds).
+  std::function<bool()> ready = nullptr;
   bool done = false;
 };
 

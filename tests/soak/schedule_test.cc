@@ -43,7 +43,7 @@ TEST(ScheduleTest, EveryFaultKindAppearsInALongRunWithAllFaults) {
     EXPECT_GE(p.fault_at, 0.0);
     EXPECT_LE(p.fault_at, 1.3);
   }
-  EXPECT_EQ(seen.size(), 16u) << "some fault kind never comes up";
+  EXPECT_EQ(seen.size(), 17u) << "some fault kind never comes up";
   EXPECT_GT(live, snapshot);
   EXPECT_GT(snapshot, 80u);
   EXPECT_GT(clean, 60u) << "clean rounds keep the guest moving";
