@@ -136,6 +136,8 @@ struct Core {
   std::atomic<uint64_t> stalls{0};
   std::atomic<bool> reset{false};
   std::atomic<bool> stopping{false};
+  std::atomic<FaultRelay::ReplyReset> reply_reset{FaultRelay::ReplyReset::kOff};
+  std::atomic<bool> answer_armed{false};  // kAfterAnswer: reset once the next chunk reaches the target
 
   RelayFaults Faults() const {
     std::lock_guard lock(mu);
@@ -213,6 +215,7 @@ class Session {
   bool Serve(const pollfd& p, Pipe& in, Pipe& out, const RelayFaults& f);
   bool Read(Pipe& pipe, const RelayFaults& f);
   bool Flush(Pipe& pipe, const RelayFaults& f);
+  bool TakeReplyReset(FaultRelay::ReplyReset when);
   int PollTimeoutMs() const;
   void Close(bool reset);
 
@@ -300,6 +303,14 @@ bool Session::Read(Pipe& pipe, const RelayFaults& f) {
   return true;
 }
 
+// Resets the relay if a reply reset of kind `when` is armed (once).
+bool Session::TakeReplyReset(FaultRelay::ReplyReset when) {
+  FaultRelay::ReplyReset armed = when;
+  if (!core_.reply_reset.compare_exchange_strong(armed, FaultRelay::ReplyReset::kOff)) return false;
+  core_.Reset();
+  return true;
+}
+
 bool Session::Flush(Pipe& pipe, const RelayFaults& f) {
   const Clock::time_point now = Clock::now();
   const bool stalled = now < core_.StallEnd();
@@ -310,6 +321,11 @@ bool Session::Flush(Pipe& pipe, const RelayFaults& f) {
     if (take == 0) {  // reset_after_bytes reached: the reset fd ends this loop
       core_.Reset();
       return true;
+    }
+    if (!pipe.to_target && TakeReplyReset(FaultRelay::ReplyReset::kBeforeForwarding)) return true;
+    if (!pipe.to_target && core_.reply_reset.load() == FaultRelay::ReplyReset::kAfterAnswer) {
+      core_.answer_armed.store(true);  // this reply goes through; the answer to it will too
+      core_.reply_reset.store(FaultRelay::ReplyReset::kOff);
     }
     ssize_t n = ::send(pipe.to, chunk.bytes.data() + chunk.offset, take, MSG_NOSIGNAL | MSG_DONTWAIT);
     int err = errno;
@@ -322,7 +338,14 @@ bool Session::Flush(Pipe& pipe, const RelayFaults& f) {
     }
     chunk.offset += sent;
     pipe.queued_bytes -= sent;
-    if (chunk.offset == chunk.bytes.size()) pipe.queue.pop_front();
+    if (chunk.offset == chunk.bytes.size()) {
+      pipe.queue.pop_front();
+      if (!pipe.to_target && TakeReplyReset(FaultRelay::ReplyReset::kAfterForwarding)) return true;
+      if (pipe.to_target && core_.answer_armed.exchange(false)) {
+        core_.Reset();
+        return true;
+      }
+    }
   }
   if (pipe.eof && pipe.queue.empty() && !pipe.shut) {
     ::shutdown(pipe.to, SHUT_WR);
@@ -457,6 +480,8 @@ Status FaultRelay::SetFaults(const RelayFaults& faults) {
 RelayFaults FaultRelay::faults() const { return impl_->core.Faults(); }
 void FaultRelay::Stall(int duration_ms) { impl_->core.Stall(duration_ms); }
 void FaultRelay::ResetNow() { impl_->core.Reset(); }
+
+void FaultRelay::ResetOnNextReply(ReplyReset when) { impl_->core.reply_reset.store(when); }
 
 RelayStats FaultRelay::stats() const {
   const Core& c = impl_->core;

@@ -94,6 +94,12 @@ class FaultRelay {
   // Closes both sides of every connection with a TCP reset (queued bytes are dropped) and from
   // now on resets every new connection right after accepting it. Idempotent.
   void ResetNow();
+  // Arms a reset at the next chunk the target sends back (on any connection): before it is
+  // forwarded (the source never sees it: a lost READY), right after it (what the source answers is
+  // lost: COMMIT), or once the source's next chunk after it reached the target (the target's next
+  // answer is lost: RESUMED). Thread-safe.
+  enum class ReplyReset { kOff, kBeforeForwarding, kAfterForwarding, kAfterAnswer };
+  void ResetOnNextReply(ReplyReset when);
 
   RelayStats stats() const;
 

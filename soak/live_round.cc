@@ -109,7 +109,15 @@ void LiveRound::InjectNetFaults(std::vector<TimedAction>& actions, int64_t fault
       break;
     case Fault::kStall: actions.push_back({fault_ms, [this] { relay->Stall(static_cast<int>(plan.duration_ms)); }}); break;
     case Fault::kSwitchoverReset:
-      actions.push_back({0, [this] { relay->ResetNow(); }, false, AfterSwitchover(*send, plan.duration_ms)});
+      if (plan.reply_reset == 0) {
+        actions.push_back({0, [this] { relay->ResetNow(); }, false, AfterSwitchover(*send, plan.duration_ms)});
+      } else {
+        // The target's next reply after the switchover began is READY.
+        auto when = plan.reply_reset == 1   ? FaultRelay::ReplyReset::kBeforeForwarding
+                    : plan.reply_reset == 2 ? FaultRelay::ReplyReset::kAfterForwarding
+                                            : FaultRelay::ReplyReset::kAfterAnswer;
+        actions.push_back({0, [this, when] { relay->ResetOnNextReply(when); }, false, AfterSwitchover(*send, 0)});
+      }
       break;
     default: break;
   }

@@ -85,7 +85,10 @@ void PlanFaultParameters(Rng& rng, RoundPlan& plan) {
       plan.jitter_ms = static_cast<uint32_t>(rng.Between(0, 10));
       break;
     case Fault::kReset: plan.reset_fraction_ppm = rng.Between(20000, 950000); break;
-    case Fault::kSwitchoverReset: plan.duration_ms = static_cast<uint32_t>(rng.Between(0, 300)); break;
+    case Fault::kSwitchoverReset:
+      plan.duration_ms = static_cast<uint32_t>(rng.Between(0, 300));
+      plan.reply_reset = static_cast<uint32_t>(rng.Between(0, 3));
+      break;
     case Fault::kDiskFull: plan.free_bytes = rng.Between(0, 2u << 20); break;
     case Fault::kCorrupt: plan.corrupt_ppm = rng.Between(0, 999999); break;
     default: break;

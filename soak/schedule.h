@@ -64,6 +64,9 @@ struct RoundPlan {
   uint64_t bandwidth_bits = 0;  // kBandwidth
   uint32_t loss_percent = 0;    // kLoss
   uint32_t duration_ms = 0;     // kLinkCut, kStall; kSwitchoverReset: the delay after it began
+  // kSwitchoverReset: 0 reset after the delay; 1 lose the target's next reply (READY); 2 lose what
+  // follows it (COMMIT); 3 lose the target's answer to that (RESUMED).
+  uint32_t reply_reset = 0;
   uint32_t latency_ms = 0;      // kLatency
   uint32_t jitter_ms = 0;       // kLatency
   uint64_t reset_fraction_ppm = 0;  // kReset: after this share (ppm) of the guest's bytes

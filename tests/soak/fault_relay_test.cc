@@ -320,6 +320,43 @@ TEST(FaultRelayTest, ResetNowResetsOpenConnections) {
   EXPECT_TRUE(relay->stats().reset);
 }
 
+// A lost READY: the reply armed against never reaches the source. A lost COMMIT: the reply does,
+// and then the connection resets before the source's answer gets through.
+TEST(FaultRelayTest, ResetOnNextReplyLosesThatReplyOrWhatFollowsIt) {
+  Server echo(Echo);
+  auto relay = FaultRelay::Create(Tcp("127.0.0.1", 0), Tcp("127.0.0.1", echo.port()), {});
+  ASSERT_OK(relay);
+  UniqueFd before = Connect(relay->port());
+  ASSERT_TRUE(before.valid());
+  ASSERT_TRUE(RoundTrip(before.get()));
+  relay->ResetOnNextReply(FaultRelay::ReplyReset::kBeforeForwarding);
+  char c = 'y';
+  ASSERT_TRUE(SendAll(before.get(), &c, 1));
+  EXPECT_TRUE(SeesClose(before.get(), 1000)) << "the armed reply was forwarded";
+  EXPECT_EQ(relay->stats().bytes_to_source, 1u);
+  EXPECT_TRUE(relay->stats().reset);
+
+  auto second = FaultRelay::Create(Tcp("127.0.0.1", 0), Tcp("127.0.0.1", echo.port()), {});
+  ASSERT_OK(second);
+  UniqueFd after = Connect(second->port());
+  ASSERT_TRUE(after.valid());
+  second->ResetOnNextReply(FaultRelay::ReplyReset::kAfterForwarding);
+  ASSERT_TRUE(RoundTrip(after.get())) << "the armed reply itself must arrive";
+  EXPECT_TRUE(SeesClose(after.get(), 1000));
+  EXPECT_EQ(second->stats().bytes_to_source, 1u);
+
+  auto third = FaultRelay::Create(Tcp("127.0.0.1", 0), Tcp("127.0.0.1", echo.port()), {});
+  ASSERT_OK(third);
+  UniqueFd answer = Connect(third->port());
+  ASSERT_TRUE(answer.valid());
+  third->ResetOnNextReply(FaultRelay::ReplyReset::kAfterAnswer);
+  ASSERT_TRUE(RoundTrip(answer.get()));  // the reply passes
+  ASSERT_TRUE(SendAll(answer.get(), &c, 1));  // the answer reaches the target, its echo does not
+  EXPECT_TRUE(SeesClose(answer.get(), 1000));
+  EXPECT_EQ(third->stats().bytes_to_target, 2u);
+  EXPECT_EQ(third->stats().bytes_to_source, 1u);
+}
+
 TEST(FaultRelayTest, UnreachableTargetClosesTheSource) {
   uint16_t closed_port;
   {
