@@ -16,12 +16,8 @@ namespace {
 
 constexpr int kRoundTimeoutMs = 240000;
 
-struct LiveRound {
-  LiveRound(SoakContext& c, const RoundPlan& p) : ctx(c), plan(p) {}
-  SoakContext& ctx;
-  const RoundPlan& plan;
-  RoundRecord rec;
-  int s = 0, t = 0;
+struct LiveRound : RoundState {
+  using RoundState::RoundState;
   std::unique_ptr<SoakVmm> target;
   std::optional<FaultRelay> relay;
   std::optional<ToolRun> send, recv;
@@ -237,7 +233,6 @@ void LiveRound::Evaluate() {
 
 RoundRecord RunLiveRound(SoakContext& ctx, const RoundPlan& plan) {
   LiveRound r(ctx, plan);
-  r.rec = ctx.BeginRound(plan, &r.s, &r.t);
   auto start = std::chrono::steady_clock::now();
   int64_t fault_ms = static_cast<int64_t>(plan.fault_at * static_cast<double>(ctx.ExpectedMs(ctx.live_ms, 1500)));
   std::vector<TimedAction> actions;

@@ -66,12 +66,8 @@ Status Fill(const std::string& dir, const std::string& filler, uint64_t leave) {
   return Status::Ok();
 }
 
-struct SnapshotRound {
-  SnapshotRound(SoakContext& c, const RoundPlan& p) : ctx(c), plan(p) {}
-  SoakContext& ctx;
-  const RoundPlan& plan;
-  RoundRecord rec;
-  int s = 0, t = 0;
+struct SnapshotRound : RoundState {
+  using RoundState::RoundState;
   std::string image, filler;
   std::map<std::string, std::string> hashes;  // of every older image, before the save
 
@@ -243,7 +239,6 @@ void SnapshotRound::Restore(const std::string& digest, const std::string& checks
 
 RoundRecord RunSnapshotRound(SoakContext& ctx, const RoundPlan& plan) {
   SnapshotRound r(ctx, plan);
-  r.rec = ctx.BeginRound(plan, &r.s, &r.t);
   char name[32];
   std::snprintf(name, sizeof(name), "/gen-%04u.img", plan.round);
   r.image = ctx.snapshot_dir + name;

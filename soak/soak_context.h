@@ -99,6 +99,16 @@ struct SoakContext {
   uint64_t ExpectedMs(const std::vector<uint64_t>& measured, uint64_t fallback) const;
 };
 
+// What every kind of round holds: the context, its plan, its record, and the hosts it moves the
+// guest between (`s`, the guest's, to `t`).
+struct RoundState {
+  RoundState(SoakContext& c, const RoundPlan& p) : ctx(c), plan(p) { rec = ctx.BeginRound(plan, &s, &t); }
+  SoakContext& ctx;
+  const RoundPlan& plan;
+  RoundRecord rec;
+  int s = 0, t = 0;
+};
+
 // Runs until every process in `wait` ended, or `timeout_ms`; fires `actions` at their times
 // (clean-ups that are still due run at the end).
 // Processes in `stop_when_alone` are sent SIGTERM once every other process of `wait` ended and
