@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "base/unique_fd.h"
+#include "soak/network.h"
 #include "transport/sockets.h"
 
 namespace gmem::soak {
@@ -35,27 +36,6 @@ constexpr size_t kMaxQueuedChunks = 4096;
 constexpr int kConnectTimeoutMs = 3000;
 // Longest sleep in poll(); every wake-up that matters comes earlier through an fd.
 constexpr int kMaxPollMs = 1000;
-
-// Runs `fn` inside network namespace `netns_fd` (on the calling thread when -1). setns() moves only
-// the calling thread, so a short-lived helper enters the namespace and the caller stays where it
-// was; a socket keeps the namespace it was created in for its whole life.
-template <typename Fn>
-Status RunInNetns(int netns_fd, Fn&& fn) {
-  if (netns_fd < 0) {
-    fn();
-    return Status::Ok();
-  }
-  Status status;
-  std::thread helper([&] {
-    if (::setns(netns_fd, CLONE_NEWNET) != 0) {
-      status = ErrnoStatus(Code::kIo, "enter network namespace");
-      return;
-    }
-    fn();
-  });
-  helper.join();
-  return status;
-}
 
 int Poll(pollfd* fds, nfds_t n, int timeout_ms) {
   int rc;

@@ -306,21 +306,31 @@ Status TestNetwork::ClearAll() {
   return first;
 }
 
-Expected<UniqueFd> OpenSocketInNetns(int netns_fd, int domain, int type, int protocol) {
-  int fd = -1;
+Status RunInNetns(int netns_fd, const std::function<void()>& fn) {
+  if (netns_fd < 0) {
+    fn();
+    return Status::Ok();
+  }
   int setns_errno = 0;
-  int socket_errno = 0;
-  // setns(CLONE_NEWNET) changes only the calling thread; a socket keeps the namespace it was
-  // made in. A throwaway thread leaves every other thread where it was.
   std::thread([&] {
     if (setns(netns_fd, CLONE_NEWNET) != 0) {
       setns_errno = errno;
       return;
     }
-    fd = socket(domain, type | SOCK_CLOEXEC, protocol);
-    if (fd < 0) socket_errno = errno;
+    fn();
   }).join();
   if (setns_errno != 0) return Status(Code::kIo, "cannot enter the network namespace", setns_errno);
+  return Status::Ok();
+}
+
+Expected<UniqueFd> OpenSocketInNetns(int netns_fd, int domain, int type, int protocol) {
+  if (netns_fd < 0) return Status(Code::kIo, "cannot enter the network namespace", EBADF);
+  int fd = -1;
+  int socket_errno = 0;
+  GMEM_RETURN_IF_ERROR(RunInNetns(netns_fd, [&] {
+    fd = socket(domain, type | SOCK_CLOEXEC, protocol);
+    if (fd < 0) socket_errno = errno;
+  }));
   if (fd < 0) return Status(Code::kIo, "socket", socket_errno);
   return UniqueFd(fd);
 }

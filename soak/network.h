@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -133,9 +134,13 @@ class TestNetwork {
   bool nft_table_ = false;
 };
 
-// Opens a socket (SOCK_CLOEXEC added) inside the network namespace `netns_fd`; it stays in that
-// namespace for its whole life, whatever thread uses it. Uses a short-lived thread, so the
-// calling thread's namespace is unchanged.
+// Runs `fn` inside the network namespace `netns_fd` (-1: on the calling thread, in its own).
+// setns(CLONE_NEWNET) moves only the calling thread, so a short-lived thread enters the namespace
+// and the caller stays where it was; a socket made there keeps that namespace for its whole life.
+Status RunInNetns(int netns_fd, const std::function<void()>& fn);
+
+// Opens a socket (SOCK_CLOEXEC added) inside the network namespace `netns_fd` (RunInNetns; -1 is
+// refused: no namespace).
 Expected<UniqueFd> OpenSocketInNetns(int netns_fd, int domain, int type, int protocol = 0);
 
 }  // namespace gmem::soak

@@ -130,6 +130,7 @@ bool Supervise(const std::vector<ToolRun*>& wait, std::vector<TimedAction>& acti
                const std::vector<ToolRun*>& stop_when_alone, int grace_ms) {
   auto start = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> alone_since;
+  bool stopped_alone = false;
   for (;;) {
     int64_t now = ElapsedMs(start);
     for (TimedAction& a : actions) {
@@ -149,11 +150,11 @@ bool Supervise(const std::vector<ToolRun*>& wait, std::vector<TimedAction>& acti
     bool others_done = std::all_of(wait.begin(), wait.end(), [&](ToolRun* t) {
       return !t->process.Running() || std::find(stop_when_alone.begin(), stop_when_alone.end(), t) != stop_when_alone.end();
     });
-    if (others_done && !stop_when_alone.empty()) {
+    if (others_done && !stop_when_alone.empty() && !stopped_alone) {
       if (!alone_since) alone_since = std::chrono::steady_clock::now();
       if (ElapsedMs(*alone_since) >= grace_ms) {
         for (ToolRun* t : stop_when_alone) t->process.Signal(SIGTERM);
-        alone_since = std::chrono::steady_clock::now() + std::chrono::hours(1);  // once
+        stopped_alone = true;
       }
     }
     if (now >= timeout_ms) return false;

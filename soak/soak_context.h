@@ -77,7 +77,8 @@ struct SoakContext {
   std::optional<TestNetwork> network;
   std::vector<SoakHost> hosts;
   std::string key_file, platform_key, logs_dir, snapshot_dir;
-  std::vector<std::string> guest_args;  // gmem-vmm run arguments that describe the guest
+  std::vector<std::string> guest_args;     // gmem-vmm run arguments of the guest (with its rate)
+  std::vector<std::string> baseline_args;  // the same guest unthrottled: the uninterrupted run
   std::unique_ptr<SoakVmm> guest;       // the one VMM the guest runs in
   std::vector<std::string> chain;       // the snapshot chain, oldest first
   uint32_t vmm_count = 0;

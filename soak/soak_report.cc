@@ -18,10 +18,12 @@ std::string Line(const char* format, auto... args) {
   return text;
 }
 
-std::string DistributionText(const Distribution& d, const char* unit) {
-  if (d.count == 0) return "-";
-  return Line("%llu / %llu / %llu %s", static_cast<unsigned long long>(d.min),
-              static_cast<unsigned long long>(d.median), static_cast<unsigned long long>(d.max), unit);
+// A DistributionJson object as "min / median / max ms", or "-" when empty.
+std::string DistributionText(const json& d) {
+  if (d["count"].get<uint64_t>() == 0) return "-";
+  return Line("%llu / %llu / %llu ms", static_cast<unsigned long long>(d["min"].get<uint64_t>()),
+              static_cast<unsigned long long>(d["median"].get<uint64_t>()),
+              static_cast<unsigned long long>(d["max"].get<uint64_t>()));
 }
 
 }  // namespace
@@ -130,21 +132,18 @@ std::string SoakReport::SummaryText() const {
               static_cast<unsigned long long>(j["snapshot_rounds"]["attempted"]),
               static_cast<unsigned long long>(j["snapshot_rounds"]["restored"]));
   out += Line("%-26s %.1f MiB\n", "bytes moved", static_cast<double>(j["bytes_moved"].get<uint64_t>()) / 1048576.0);
-  std::vector<uint64_t> total, downtime, save, restore;
-  for (const RoundRecord& r : rounds_) {
-    if (r.migration_ms) total.push_back(*r.migration_ms);
-    if (r.downtime_ms) downtime.push_back(*r.downtime_ms);
-    if (r.save_ms) save.push_back(*r.save_ms);
-    if (r.restore_ms) restore.push_back(*r.restore_ms);
-  }
-  out += Line("%-26s %s\n", "migration min/median/max", DistributionText(Summarize(total), "ms").c_str());
-  out += Line("%-26s %s\n", "downtime min/median/max", DistributionText(Summarize(downtime), "ms").c_str());
-  out += Line("%-26s %s\n", "save min/median/max", DistributionText(Summarize(save), "ms").c_str());
-  out += Line("%-26s %s\n", "restore min/median/max", DistributionText(Summarize(restore), "ms").c_str());
+  out += Line("%-26s %s\n", "migration min/median/max", DistributionText(j["migration_ms"]).c_str());
+  out += Line("%-26s %s\n", "downtime min/median/max", DistributionText(j["downtime_ms"]).c_str());
+  out += Line("%-26s %s\n", "save min/median/max", DistributionText(j["save_ms"]).c_str());
+  out += Line("%-26s %s\n", "restore min/median/max", DistributionText(j["restore_ms"]).c_str());
   out += "faults injected:\n";
-  for (const auto& [name, n] : Count(true)) out += Line("  %-24s %llu\n", name.c_str(), static_cast<unsigned long long>(n));
+  for (const auto& [name, n] : j["faults"].items()) {
+    out += Line("  %-24s %llu\n", name.c_str(), static_cast<unsigned long long>(n.get<uint64_t>()));
+  }
   out += "outcomes:\n";
-  for (const auto& [name, n] : Count(false)) out += Line("  %-40s %llu\n", name.c_str(), static_cast<unsigned long long>(n));
+  for (const auto& [name, n] : j["outcomes"].items()) {
+    out += Line("  %-40s %llu\n", name.c_str(), static_cast<unsigned long long>(n.get<uint64_t>()));
+  }
   out += Line("%-26s %s (uninterrupted run: %s)\n", "final checksum", final_checksum_.empty() ? "-" : final_checksum_.c_str(),
               baseline_.empty() ? "-" : baseline_.c_str());
   out += Line("%-26s %llu\n", "anomalies", static_cast<unsigned long long>(anomalies_.size()));

@@ -18,9 +18,11 @@ using Clock = std::chrono::steady_clock;
 
 double SecondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-// The guest's gmem-vmm arguments (without rate, control socket and slot).
-std::vector<std::string> GuestArgs(const SoakConfig& c, const std::string& platform_key, uint64_t steps) {
+// The guest's gmem-vmm arguments (without control socket and slot); `rate` 0: unthrottled.
+std::vector<std::string> GuestArgs(const SoakConfig& c, const std::string& platform_key, uint64_t steps,
+                                   uint64_t rate) {
   std::string workload = c.workload == WorkloadChoice::kDirty ? "dirty" : "convert";
+  if (rate != 0) workload += ":rate=" + std::to_string(rate);
   std::vector<std::string> args = {"run", "--mem", std::to_string(c.mem_bytes >> 20) + "M", "--regions",
                                    std::to_string(c.regions), "--vcpus", std::to_string(c.vcpus), "--workload",
                                    workload, "--seed", std::to_string(c.seed), "--steps", std::to_string(steps)};
@@ -41,7 +43,7 @@ uint64_t GuestSteps(const SoakConfig& c) {
 
 Expected<std::string> BaselineChecksum(SoakContext& ctx) {
   std::vector<std::string> argv = {ctx.Tool("gmem-vmm")};
-  argv.insert(argv.end(), ctx.guest_args.begin(), ctx.guest_args.end());
+  argv.insert(argv.end(), ctx.baseline_args.begin(), ctx.baseline_args.end());
   GMEM_ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, -1, 1800000));
   size_t at = r.output.rfind("checksum=");
   if (!r.ok() || at == std::string::npos) {
@@ -58,10 +60,6 @@ Status StartGuest(SoakContext& ctx, const std::string& slot) {
   std::vector<std::string> argv = {ctx.Tool("gmem-vmm")};
   argv.insert(argv.end(), ctx.guest_args.begin(), ctx.guest_args.end());
   argv.insert(argv.end(), {"--control", vmm->socket, "--linger", "--slot", slot});
-  // The rate goes on the workload: --workload NAME:rate=R.
-  for (size_t i = 0; i + 1 < argv.size(); ++i) {
-    if (argv[i] == "--workload") argv[i + 1] += ":rate=" + std::to_string(ctx.config.guest_rate);
-  }
   GMEM_ASSIGN_OR_RETURN(vmm->process, ChildProcess::Spawn({argv, ctx.hosts[0].netns_fd, vmm->log, vmm->log}));
   GMEM_RETURN_IF_ERROR(migrate::VmmClient::Connect(vmm->socket, 60000).status().WithContext("the guest's gmem-vmm"));
   ctx.guest = std::move(vmm);
@@ -190,7 +188,8 @@ Expected<SoakReport> RunSoak(const SoakConfig& config, const SoakEvents& events)
   report.SetSetting("snapshot_tmpfs_bytes", c.snapshot_fs_bytes);
   uint64_t steps = GuestSteps(c);
   report.SetSetting("guest_steps", steps);
-  ctx.guest_args = GuestArgs(c, ctx.platform_key, steps);
+  ctx.baseline_args = GuestArgs(c, ctx.platform_key, steps, 0);
+  ctx.guest_args = GuestArgs(c, ctx.platform_key, steps, c.guest_rate);
   ctx.Say("uninterrupted run of the guest (" + std::to_string(steps) + " steps) for the reference checksum ...");
   auto t0 = Clock::now();
   GMEM_ASSIGN_OR_RETURN(std::string baseline, BaselineChecksum(ctx));
