@@ -53,6 +53,8 @@ Expected<vmm::VmmConfig> MakeConfig(const RunFlags& f) {
   if (!f.incoming && f.mem.empty()) return InvalidArgument("--mem SIZE is required (unless --incoming)");
   if (!f.mem.empty()) {
     GMEM_ASSIGN_OR_RETURN(c.mem_bytes, vmm::ParseSize(f.mem));
+    // ValidateConfig reads mem_bytes 0 on an incoming VM as "no --mem": refuse "--mem 0" here.
+    if (f.incoming && c.mem_bytes == 0) GMEM_RETURN_IF_ERROR(vmm::ValidateMemorySize(c.mem_bytes, f.regions));
   }
   c.regions = f.regions;
   c.vcpus = f.vcpus;
@@ -153,8 +155,11 @@ int main(int argc, char** argv) {
       [](std::string& v) { return v.find('-') == std::string::npos ? std::string() : "must not be negative"; },
       "UINT");
   CLI::App* run = app.add_subcommand("run", "run a VM until its workload ends (or `quit` on the control socket)");
-  run->add_option("--mem", f.mem, "guest RAM, e.g. 256M (multiple of 2 MiB, 4 MiB..8 GiB)");
-  run->add_option("--regions", f.regions, "guest_memfd regions the RAM is split into (1..16)")
+  run->add_option("--mem", f.mem,
+                  "guest RAM, e.g. 256M (multiple of 2 MiB, 4 MiB..8 GiB). With --incoming: create and pre-allocate "
+                  "it (every page populated) before --control listens, so the migration or restore need not; the "
+                  "stream's layout must then be this --mem and --regions");
+  run->add_option("--regions", f.regions, "guest_memfd regions the RAM is split into (1..16; --incoming: with --mem)")
       ->default_val(1)
       ->check(kUnsigned);
   run->add_option("--vcpus", f.vcpus, "vCPUs (1..16); each runs its share of the steps")
@@ -175,7 +180,8 @@ int main(int argc, char** argv) {
       ->check(kUnsigned);
   run->add_option("--init-from", f.init_from, "raw image of guest memory instead of seeded contents");
   run->add_option("--control", f.control, "Unix socket path of the control protocol");
-  run->add_flag("--incoming", f.incoming, "wait for prepare-incoming, memory, set-state and resume on --control");
+  run->add_flag("--incoming", f.incoming,
+                "wait for prepare-incoming, memory, set-state and resume on --control (see --mem to pre-allocate RAM)");
   run->add_flag("--json", f.json, "print the result as a JSON object");
   run->add_flag("--linger", f.linger, "after the workload ends, keep serving --control until quit");
   run->add_flag("-v,--verbose", f.verbose, "print steps and time on stderr");

@@ -199,6 +199,7 @@ std::string QueryReply(int64_t id, const VmmInfo& info) {
   json j = Ok(id);
   j["state"] = std::string(VmmStateName(info.state));
   j["incoming"] = info.incoming;
+  j["prepared_bytes"] = info.prepared_bytes;
   j["memory_ready"] = info.memory_ready;
   j["layout"] = LayoutJson(info.layout);
   j["slot"] = std::string(SlotModeName(info.slot));

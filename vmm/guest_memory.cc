@@ -89,6 +89,14 @@ Status GuestMemory::AddMemslots(memory::Vm& vm, SlotMode mode) const {
   return Status::Ok();
 }
 
+Status GuestMemory::PopulateWrite() const {
+  for (const RegionMemory& rm : regions_) {
+    Status s = rm.mapping.PopulateWrite(0, rm.mapping.npages());
+    if (!s.ok()) return s.WithContext("populate region " + std::to_string(rm.region.id));
+  }
+  return Status::Ok();
+}
+
 std::byte* GuestMemory::HostAddress(uint64_t gpa, uint64_t len) const {
   for (const RegionMemory& rm : regions_) {
     if (!rm.region.ContainsGpa(gpa)) continue;

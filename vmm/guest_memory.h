@@ -40,6 +40,11 @@ class GuestMemory {
   // classic slots with KVM_MEM_LOG_DIRTY_PAGES (kHva); userspace_addr = the mapping either way.
   Status AddMemslots(memory::Vm& vm, SlotMode mode) const;
 
+  // Allocates every page of every region for writing (MADV_POPULATE_WRITE over the VMM's mapping),
+  // so that nobody pays the first touch later: the kernel zero-fills each page here (fresh pages
+  // read as zeros, as before). kIo (e.g. ENOMEM) if the kernel cannot back them all.
+  Status PopulateWrite() const;
+
   const memory::Layout& layout() const { return layout_; }
   size_t region_count() const { return regions_.size(); }
   uint64_t total_bytes() const { return layout_.TotalBytes(); }

@@ -37,19 +37,37 @@ Expected<std::unique_ptr<Vmm>> Vmm::Create(const VmmConfig& config) {
   InstallKickHandler();
   std::unique_ptr<Vmm> vmm(new Vmm(std::move(kvm), std::move(vm), config));
   vmm->agent_ = std::make_unique<EmulatedAgent>(config.platform_key, config.guest_id, config.agent_dirty);
-  if (!config.incoming) {
+  {
     std::lock_guard<std::mutex> lock(vmm->mu_);
-    GMEM_RETURN_IF_ERROR(vmm->BuildFresh());
+    if (!config.incoming) {
+      GMEM_RETURN_IF_ERROR(vmm->BuildFresh());
+    } else if (config.mem_bytes != 0) {
+      GMEM_RETURN_IF_ERROR(vmm->PrepareMemory());
+    }
   }
   return vmm;
 }
 
 Vmm::~Vmm() { Shutdown(); }
 
-Status Vmm::SetUpMemory(const memory::Layout& layout, SlotMode slot) {
+Status Vmm::PrepareMemory() {
+  // Allocating a page is the expensive part of receiving it on this host (the kernel clears it,
+  // and after idling it may first have to come back from the outer host): pay it here, before the
+  // control socket exists, so an orchestrator that waits for the socket finds the RAM ready and
+  // the migration's downtime-critical path finds every page already there.
+  memory::Layout layout = GuestMemory::MakeLayout(config_.mem_bytes, config_.regions);
+  auto created = GuestMemory::Create(vm_, layout);
+  if (!created.ok()) return created.status().WithContext("--mem: create guest memory");
+  auto ram = std::make_unique<GuestMemory>(std::move(created).value());
+  GMEM_RETURN_IF_ERROR(ram->PopulateWrite().WithContext("--mem: pre-allocate guest memory"));
+  prepared_ = std::move(ram);
+  return Status::Ok();
+}
+
+Status Vmm::SetUpMemory(std::unique_ptr<GuestMemory> ram, SlotMode slot) {
+  memory_ = std::move(ram);
+  const memory::Layout& layout = memory_->layout();
   if (slot == SlotMode::kHva) GMEM_RETURN_IF_ERROR(memory::KvmDirtyBitmapSource::EnableManualProtect(vm_));
-  GMEM_ASSIGN_OR_RETURN(GuestMemory memory, GuestMemory::Create(vm_, layout));
-  memory_ = std::make_unique<GuestMemory>(std::move(memory));
   GMEM_RETURN_IF_ERROR(memory_->AddMemslots(vm_, slot));
   if (slot == SlotMode::kHva) {
     for (size_t i = 0; i < layout.regions().size(); ++i) {
@@ -67,7 +85,9 @@ Status Vmm::SetUpMemory(const memory::Layout& layout, SlotMode slot) {
 }
 
 Status Vmm::BuildFresh() {
-  GMEM_RETURN_IF_ERROR(SetUpMemory(GuestMemory::MakeLayout(config_.mem_bytes, config_.regions), config_.slot));
+  GMEM_ASSIGN_OR_RETURN(GuestMemory ram,
+                        GuestMemory::Create(vm_, GuestMemory::MakeLayout(config_.mem_bytes, config_.regions)));
+  GMEM_RETURN_IF_ERROR(SetUpMemory(std::make_unique<GuestMemory>(std::move(ram)), config_.slot));
   if (!config_.init_from.empty()) {
     GMEM_RETURN_IF_ERROR(LoadRawImage(*memory_, config_.init_from));
   } else {
@@ -273,6 +293,7 @@ VmmInfo Vmm::Query() const {
   info.state = StateLocked();
   info.incoming = config_.incoming;
   info.memory_ready = memory_ != nullptr;
+  info.prepared_bytes = config_.incoming ? config_.mem_bytes : 0;
   if (memory_) info.layout = memory_->layout();
   info.slot = config_.slot;
   info.coco = config_.coco;

@@ -5,7 +5,10 @@
 //
 // Life cycle:   Create -> [incoming: PrepareIncoming -> (memory written) -> SetAttributes ->
 //               SetState] -> Resume <-> Pause -> finished | quit.
-// A fresh VM (not incoming) is built completely by Create and starts running in Start().
+// A fresh VM (not incoming) is built completely by Create and starts running in Start(). An
+// incoming VM with --mem (config.mem_bytes != 0) creates and populates its guest memory in Create,
+// as a target VM started before the migration has its RAM; PrepareIncoming then only accepts that
+// layout and adds the memslots.
 //
 // Thread-safety: every public method may be called from any thread (the control socket thread,
 // the main thread in Run). Methods that need the vCPUs stopped say "REQUIRES paused" and fail
@@ -55,7 +58,10 @@ struct VcpuInfo {
 struct VmmInfo {
   VmmState state = VmmState::kIncoming;
   bool incoming = false;       // started with --incoming
-  bool memory_ready = false;   // regions exist
+  bool memory_ready = false;   // regions exist (incoming: prepare-incoming done)
+  // Incoming with --mem: the bytes of guest memory created and populated at start, the only layout
+  // prepare-incoming accepts (GuestMemory::MakeLayout of --mem, --regions). 0 otherwise.
+  uint64_t prepared_bytes = 0;
   memory::Layout layout;
   SlotMode slot = SlotMode::kGmem;
   CocoMode coco = CocoMode::kNone;
@@ -85,8 +91,9 @@ struct SlotDirtyLog {
 class Vmm {
  public:
   // Builds the VM. Fresh: memory laid down (seed or image), boot area written, memslots, vCPUs in
-  // long mode, all paused until Start(). Incoming: only the KVM VM; the rest arrives over the
-  // control socket. kUnsupported without /dev/kvm.
+  // long mode, all paused until Start(). Incoming: only the KVM VM, plus with --mem its guest
+  // memory (guest_memfds, mappings, every page populated for writing; no memslots yet); the rest
+  // arrives over the control socket. kUnsupported without /dev/kvm.
   static Expected<std::unique_ptr<Vmm>> Create(const VmmConfig& config);
   ~Vmm();
 
@@ -122,7 +129,10 @@ class Vmm {
   // The memory digest (vmm/memory_digest.h) and the checksum the VM would end with if the vCPUs
   // stopped here.
   Expected<std::pair<uint64_t, uint64_t>> Digest() const;
-  // REQUIRES incoming and no memory yet. `slot` overrides --slot (default gmem).
+  // REQUIRES incoming and no memory yet. `slot` overrides --slot (default gmem). A VM started with
+  // --mem takes only the layout it prepared (kInvalidArgument naming both layouts otherwise, and
+  // it stays incoming with its memory); without --mem, `layout` must pass GuestMemory::CheckLayout.
+  // A failed prepare leaves the VM as it was, so it may be retried.
   Expected<MemfdSet> PrepareIncoming(const memory::Layout& layout, std::optional<SlotMode> slot);
   // REQUIRES paused. The gfns each vCPU logged (workload option log=1) since the last call.
   Expected<std::vector<std::vector<uint64_t>>> TakeGuestWriteLog();
@@ -138,7 +148,11 @@ class Vmm {
   // BootPrivateRuns) in the CoCo table and in the guest's record. REQUIRES: memory laid down, boot
   // area written, no vCPU yet.
   Status MakePrivateAtBoot();
-  Status SetUpMemory(const memory::Layout& layout, SlotMode slot);
+  // Incoming with --mem: creates the layout of --mem/--regions and populates it into prepared_.
+  Status PrepareMemory();
+  // Takes `ram` as the VM's (memory_) and adds the memslots, dirty logs (hva) and CoCo table.
+  // On failure memory_ keeps it; the caller undoes the rest.
+  Status SetUpMemory(std::unique_ptr<GuestMemory> ram, SlotMode slot);
   // Creates the vCPUs (from `states`, or fresh in long mode at the guest entry when null) and
   // starts their threads, parked.
   Status CreateVcpus(const std::vector<VcpuState>* states);
@@ -154,6 +168,7 @@ class Vmm {
   mutable std::mutex mu_;  // guards everything below; taken before control_.mu
   VmmConfig config_;
   std::unique_ptr<GuestMemory> memory_;
+  std::unique_ptr<GuestMemory> prepared_;  // incoming with --mem, until prepare-incoming takes it
   std::unique_ptr<EmulatedCoco> coco_;
   std::unique_ptr<EmulatedAgent> agent_;
   std::vector<std::unique_ptr<memory::KvmDirtyBitmapSource>> dirty_logs_;

@@ -72,8 +72,19 @@ Expected<uint64_t> ParseSize(std::string_view text) {
   return v << shift;
 }
 
-Status ValidateConfig(const VmmConfig& c) {
+Status ValidateMemorySize(uint64_t mem_bytes, uint32_t regions) {
   constexpr uint64_t k2M = uint64_t{2} << 20;
+  if (mem_bytes % k2M != 0 || mem_bytes < 2 * k2M || mem_bytes > GMEM_GUEST_MAX_MEM_BYTES) {
+    return InvalidArgument("--mem " + std::to_string(mem_bytes) +
+                           ": must be a multiple of 2 MiB between 4 MiB and 8 GiB");
+  }
+  if (regions < 1 || regions > 16 || mem_bytes / regions < k2M) {
+    return InvalidArgument("--regions " + std::to_string(regions) + ": must be 1..16 regions of at least 2 MiB");
+  }
+  return Status::Ok();
+}
+
+Status ValidateConfig(const VmmConfig& c) {
   if (c.guest_id.size() > 256) return InvalidArgument("--guest-id: at most 256 bytes");
   if (c.private_percent > 100) {
     return InvalidArgument("--private " + std::to_string(c.private_percent) + ": must be a percentage, 0..100");
@@ -84,14 +95,17 @@ Status ValidateConfig(const VmmConfig& c) {
   if (c.private_percent != 0 && c.coco != CocoMode::kEmulated) {
     return InvalidArgument("--private needs --coco emulated (without private memory every page is shared)");
   }
-  if (c.incoming) return Status::Ok();
-  if (c.mem_bytes % k2M != 0 || c.mem_bytes < 2 * k2M || c.mem_bytes > GMEM_GUEST_MAX_MEM_BYTES) {
-    return InvalidArgument("--mem " + std::to_string(c.mem_bytes) +
-                           ": must be a multiple of 2 MiB between 4 MiB and 8 GiB");
+  if (c.incoming) {
+    // The vCPUs and the workload arrive with set-state; the memory is this VM's own if --mem.
+    if (c.mem_bytes != 0) return ValidateMemorySize(c.mem_bytes, c.regions);
+    if (c.regions != 1) {
+      return InvalidArgument("--regions " + std::to_string(c.regions) +
+                             ": with --incoming only together with --mem (otherwise the layout comes with "
+                             "prepare-incoming)");
+    }
+    return Status::Ok();
   }
-  if (c.regions < 1 || c.regions > 16 || c.mem_bytes / c.regions < k2M) {
-    return InvalidArgument("--regions " + std::to_string(c.regions) + ": must be 1..16 regions of at least 2 MiB");
-  }
+  GMEM_RETURN_IF_ERROR(ValidateMemorySize(c.mem_bytes, c.regions));
   if (c.vcpus < 1 || c.vcpus > GMEM_GUEST_MAX_VCPUS) {
     return InvalidArgument("--vcpus " + std::to_string(c.vcpus) + ": must be 1..16");
   }

@@ -45,6 +45,9 @@ std::string_view AgentDirtyModeName(AgentDirtyMode mode);
 Expected<AgentDirtyMode> ParseAgentDirtyMode(std::string_view name);
 
 struct VmmConfig {
+  // Guest RAM split into `regions` (GuestMemory::MakeLayout). An incoming VM with mem_bytes != 0
+  // creates and populates that memory up front and accepts only that layout from
+  // prepare-incoming; with 0 it takes whatever layout prepare-incoming brings.
   uint64_t mem_bytes = 0;
   uint32_t regions = 1;
   uint32_t vcpus = 1;
@@ -71,8 +74,14 @@ struct VmmConfig {
 // Limits: memory a multiple of 2 MiB in [4 MiB, 8 GiB]; 1..16 regions of at least 2 MiB each;
 // 1..16 vCPUs; the workload's working set non-empty and at least one page per vCPU; --guest-id at
 // most 256 bytes; --private 0..100, and other than 0 only with --coco emulated and not --incoming
-// (an incoming VM's attributes arrive with its memory).
+// (an incoming VM's attributes arrive with its memory). An incoming VM gets its vCPUs and
+// workload from set-state: only its memory is checked, when it has one (mem_bytes != 0), and
+// --regions other than 1 needs --mem.
 Status ValidateConfig(const VmmConfig& config);
+
+// The memory part of ValidateConfig: `mem_bytes` a multiple of 2 MiB in [4 MiB, 8 GiB], split
+// into 1..16 regions of at least 2 MiB. kInvalidArgument naming --mem or --regions otherwise.
+Status ValidateMemorySize(uint64_t mem_bytes, uint32_t regions);
 
 // "256M", "1G", "4096", "64KiB" -> bytes. kInvalidArgument for anything else or overflow.
 Expected<uint64_t> ParseSize(std::string_view text);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 
 #include <cstddef>
+#include <cstdio>
 #include <string>
 
 #include "memory/kvm_uapi.h"
@@ -14,6 +15,68 @@
 #include "vmm/x86_boot.h"
 
 namespace gmem::vmm {
+namespace {
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+std::string Hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// "64 MiB", or "12288 bytes" when not whole MiB.
+std::string Size(uint64_t bytes) {
+  return bytes % kMiB == 0 ? std::to_string(bytes / kMiB) + " MiB" : std::to_string(bytes) + " bytes";
+}
+
+// "(2 regions, 1024 MiB)".
+std::string Summary(const memory::Layout& layout) {
+  size_t n = layout.regions().size();
+  return "(" + std::to_string(n) + (n == 1 ? " region, " : " regions, ") + Size(layout.TotalBytes()) + ")";
+}
+
+// What differs in the first region that differs ("region 1: gpa 0x1000000 (this VM's 0x2000000),
+// ..."), or "" if none does.
+std::string FirstRegionDifference(const memory::Layout& stream, const memory::Layout& mine) {
+  for (size_t i = 0; i < stream.regions().size() && i < mine.regions().size(); ++i) {
+    const memory::Region& a = stream.regions()[i];
+    const memory::Region& b = mine.regions()[i];
+    if (a == b) continue;
+    std::string out = "region " + std::to_string(i) + ":";
+    auto field = [&](const char* name, const std::string& got, const std::string& want) {
+      if (got == want) return;
+      out += std::string(out.back() == ':' ? " " : ", ") + name + " " + got + " (this VM's " + want + ")";
+    };
+    field("id", std::to_string(a.id), std::to_string(b.id));
+    field("gpa", Hex(a.gpa_base), Hex(b.gpa_base));
+    field("size", Size(a.size_bytes), Size(b.size_bytes));
+    field("gmem_offset", Hex(a.gmem_offset), Hex(b.gmem_offset));
+    field("page size", std::to_string(a.page_size), std::to_string(b.page_size));
+    field("flags", Hex(a.gmem_flags), Hex(b.gmem_flags));
+    return out;
+  }
+  return "";
+}
+
+// The one-line refusal of a layout that is not the one a VM started with --mem prepared:
+// "the stream's layout (2 regions, 1024 MiB) does not match this VM's --mem 2G --regions 1
+// (1 region, 2048 MiB)", plus the first differing region when the summaries agree.
+std::string LayoutMismatch(const memory::Layout& stream, const memory::Layout& mine, uint64_t mem_bytes,
+                           uint32_t regions) {
+  std::string mem =
+      mem_bytes % kGiB == 0 ? std::to_string(mem_bytes / kGiB) + "G" : std::to_string(mem_bytes / kMiB) + "M";
+  std::string out = "the stream's layout " + Summary(stream) + " does not match this VM's --mem " + mem +
+                    " --regions " + std::to_string(regions) + " " + Summary(mine);
+  if (stream.regions().size() == mine.regions().size() && stream.TotalBytes() == mine.TotalBytes()) {
+    std::string detail = FirstRegionDifference(stream, mine);
+    if (!detail.empty()) out += ": " + detail;
+  }
+  return out;
+}
+
+}  // namespace
 
 Expected<MemfdSet> Vmm::MemfdsLocked() const {
   if (!memory_) return InvalidArgument("no guest memory yet (incoming: send prepare-incoming first)");
@@ -144,10 +207,26 @@ Expected<MemfdSet> Vmm::PrepareIncoming(const memory::Layout& layout, std::optio
   if (!config_.incoming) return InvalidArgument("prepare-incoming: this VM was not started with --incoming");
   if (memory_) return InvalidArgument("prepare-incoming: the regions already exist");
   SlotMode mode = config_.slot_given ? config_.slot : slot.value_or(SlotMode::kGmem);
-  Status s = SetUpMemory(layout, mode);
+  const bool was_prepared = prepared_ != nullptr;
+  std::unique_ptr<GuestMemory> ram;
+  if (was_prepared) {
+    // Started with --mem: the memory exists (and is populated); only its own layout fits it.
+    if (!(layout == prepared_->layout())) {
+      return InvalidArgument(LayoutMismatch(layout, prepared_->layout(), config_.mem_bytes, config_.regions))
+          .WithContext("prepare-incoming");
+    }
+    ram = std::move(prepared_);
+  } else {
+    auto created = GuestMemory::Create(vm_, layout);
+    if (!created.ok()) return created.status().WithContext("prepare-incoming");
+    ram = std::make_unique<GuestMemory>(std::move(created).value());
+  }
+  Status s = SetUpMemory(std::move(ram), mode);
   if (!s.ok()) {
-    // A failed prepare leaves the VM as it was: no memslots, no regions.
+    // A failed prepare leaves the VM as it was: no memslots, no regions (or, with --mem, its
+    // prepared regions, untouched: nothing ran on them).
     for (size_t i = 0; i < layout.regions().size(); ++i) vm_.DeleteMemslot(static_cast<uint32_t>(i)).IgnoreError();
+    if (was_prepared) prepared_ = std::move(memory_);
     memory_.reset();
     dirty_logs_.clear();
     coco_.reset();

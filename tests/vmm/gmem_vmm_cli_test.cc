@@ -50,6 +50,37 @@ TEST(GmemVmmCliTest, PrivateNeedsEmulatedCocoAndAPercentage) {
                    "gmem-vmm: run: --private: not with --incoming.*\n");
 }
 
+// `run --incoming --mem SIZE [--regions N]` pre-allocates the target's memory: its sizes are checked
+// as a fresh VM's are (before anything is created or listened on).
+TEST(GmemVmmCliTest, IncomingMemIsCheckedAsForAFreshVm) {
+  const std::vector<std::string> incoming = {"run", "--incoming", "--control", "/nonexistent/ctl"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = incoming;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  ExpectUsageError(with({"--mem", "lots"}), "gmem-vmm: run: size 'lots' is not a number\n");
+  ExpectUsageError(with({"--mem", "3M"}), "gmem-vmm: run: --mem 3145728: must be a multiple of 2 MiB.*\n");
+  ExpectUsageError(with({"--mem", "0"}), "gmem-vmm: run: --mem 0: must be a multiple of 2 MiB.*\n");
+  ExpectUsageError(with({"--mem", "2M"}), "gmem-vmm: run: --mem 2097152: must be .*between 4 MiB and 8 GiB\n");
+  ExpectUsageError(with({"--mem", "16G"}), "gmem-vmm: run: --mem 17179869184: must be .*between 4 MiB and 8 GiB\n");
+  ExpectUsageError(with({"--mem", "64M", "--regions", "17"}),
+                   "gmem-vmm: run: --regions 17: must be 1\\.\\.16 regions of at least 2 MiB\n");
+  ExpectUsageError(with({"--mem", "4M", "--regions", "4"}), "gmem-vmm: run: --regions 4: must be 1\\.\\.16.*\n");
+  ExpectUsageError(with({"--regions", "2"}),
+                   "gmem-vmm: run: --regions 2: with --incoming only together with --mem .*\n");
+}
+
+TEST(GmemVmmCliTest, IncomingMemIsAccepted) {
+  if (access("/dev/kvm", F_OK) != 0) GTEST_SKIP() << "needs /dev/kvm: the memory is created in a real VM";
+  // Accepted flags get as far as the control socket, whose directory does not exist (I/O, exit 4):
+  // the memory was created and populated first.
+  auto r =
+      RunTool("gmem-vmm", {"run", "--incoming", "--mem", "64M", "--regions", "2", "--control", "/nonexistent/ctl"});
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_THAT(r.err, MatchesRegex("gmem-vmm: run: .*/nonexistent/ctl.*\n"));
+}
+
 TEST(GmemVmmCliTest, MissingImageIsAnIoError) {
   if (access("/dev/kvm", F_OK) != 0) GTEST_SKIP() << "needs /dev/kvm: the image is read into a real VM";
   auto r = RunTool("gmem-vmm", {"run", "--mem", "8M", "--steps", "10", "--init-from", "/nonexistent/image"});

@@ -47,6 +47,31 @@ TEST(VmmConfigTest, ValidatesLimits) {
   EXPECT_OK(ValidateConfig(c));
 }
 
+TEST(VmmConfigTest, ValidatesTheMemoryOfAnIncomingVm) {
+  VmmConfig c;
+  c.incoming = true;
+  EXPECT_OK(ValidateConfig(c));  // no --mem: the layout comes with prepare-incoming
+  c.regions = 2;
+  EXPECT_THAT(ValidateConfig(c),
+              StatusIs(Code::kInvalidArgument, "--regions 2: with --incoming only together with --mem"));
+  c.mem_bytes = 64 << 20;
+  EXPECT_OK(ValidateConfig(c));
+  c.vcpus = 17;  // vCPUs and workload arrive with set-state
+  EXPECT_OK(ValidateConfig(c));
+  c.mem_bytes = 3 << 20;
+  EXPECT_THAT(ValidateConfig(c), StatusIs(Code::kInvalidArgument, "--mem 3145728: must be a multiple of 2 MiB"));
+  c.mem_bytes = uint64_t{16} << 30;
+  EXPECT_THAT(ValidateConfig(c), StatusIs(Code::kInvalidArgument, "between 4 MiB and 8 GiB"));
+  c.mem_bytes = 4 << 20;
+  c.regions = 4;
+  EXPECT_THAT(ValidateConfig(c), StatusIs(Code::kInvalidArgument, "--regions 4: must be 1..16 regions"));
+  c.regions = 17;
+  c.mem_bytes = 64 << 20;
+  EXPECT_THAT(ValidateConfig(c), StatusIs(Code::kInvalidArgument, "--regions 17"));
+  EXPECT_THAT(ValidateMemorySize(0, 1), StatusIs(Code::kInvalidArgument, "--mem 0: must be"));
+  EXPECT_OK(ValidateMemorySize(64 << 20, 16));
+}
+
 TEST(VmmConfigTest, ValidatesPrivatePercent) {
   VmmConfig c;
   c.mem_bytes = 16 << 20;
