@@ -126,7 +126,8 @@ Expected<Aes256Gcm> Aes256Gcm::Create(ByteSpan key) {
   return Aes256Gcm(std::move(enc), std::move(dec));
 }
 
-Status Aes256Gcm::Seal(ByteSpan nonce, std::initializer_list<ByteSpan> aad, MutableByteSpan data, Tag& tag) {
+Status Aes256Gcm::Seal(ByteSpan nonce, std::initializer_list<ByteSpan> aad, MutableByteSpan data, Tag& tag,
+                       size_t fill_at, std::span<const ByteSpan> fill) {
   EVP_CIPHER_CTX* ctx = enc_.get();
   int len = 0;
   if (nonce.size() != kGcmNonceSize || EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, U8(nonce)) != 1) {
@@ -137,9 +138,21 @@ Status Aes256Gcm::Seal(ByteSpan nonce, std::initializer_list<ByteSpan> aad, Muta
       return CryptoError("GCM AAD");
     }
   }
-  if (!data.empty() && EVP_EncryptUpdate(ctx, U8(data), &len, U8(data), static_cast<int>(data.size())) != 1) {
+  if (fill.empty()) fill_at = data.size();
+  if (fill_at > data.size()) return InvalidArgument("GCM: fill beyond the data");
+  if (fill_at != 0 && EVP_EncryptUpdate(ctx, U8(data), &len, U8(data), static_cast<int>(fill_at)) != 1) {
     return CryptoError("GCM encrypt");
   }
+  size_t at = fill_at;
+  for (ByteSpan part : fill) {
+    if (part.size() > data.size() - at) return InvalidArgument("GCM: fill longer than the data");
+    if (!part.empty() &&
+        EVP_EncryptUpdate(ctx, U8(data.subspan(at)), &len, U8(part), static_cast<int>(part.size())) != 1) {
+      return CryptoError("GCM encrypt");
+    }
+    at += part.size();
+  }
+  if (at != data.size()) return InvalidArgument("GCM: fill shorter than the data");
   if (EVP_EncryptFinal_ex(ctx, nullptr, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kTagSize, tag.data()) != 1) {
     return CryptoError("GCM final");

@@ -57,8 +57,11 @@ class Aes256Gcm {
   Aes256Gcm& operator=(Aes256Gcm&&) noexcept;
   ~Aes256Gcm();
 
-  // Encrypts `data` in place and writes the tag.
-  Status Seal(ByteSpan nonce, std::initializer_list<ByteSpan> aad, MutableByteSpan data, Tag& tag);
+  // Encrypts `data` in place and writes the tag. With `fill`, data[fill_at, end) is not read:
+  // it is encrypted from the `fill` spans (together exactly that long) as they are gathered, so
+  // pages are read once on their way into the record instead of being copied first.
+  Status Seal(ByteSpan nonce, std::initializer_list<ByteSpan> aad, MutableByteSpan data, Tag& tag,
+              size_t fill_at = 0, std::span<const ByteSpan> fill = {});
   // Decrypts `data` in place; kAuth when the tag does not verify (then `data` is garbage).
   Status Open(ByteSpan nonce, std::initializer_list<ByteSpan> aad, MutableByteSpan data, const Tag& tag);
 

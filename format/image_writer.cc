@@ -70,14 +70,15 @@ Expected<const Region*> ImageWriter::RegionFor(uint32_t id) const {
   return region;
 }
 
-Status ImageWriter::Emit(RecordType type, ByteSpan public_part, MutableByteSpan sealed) {
+Status ImageWriter::Emit(RecordType type, ByteSpan public_part, MutableByteSpan sealed, size_t fill_at,
+                         std::span<const ByteSpan> fill) {
   Frame frame{type, options_.channel, static_cast<uint32_t>(public_part.size()), sequence_,
               static_cast<uint32_t>(sealed.size())};
   if (public_part.size() > kMaxPublicLength || sealed.size() > kMaxSealedLength) {
     return InvalidArgument(std::string(RecordTypeName(type)) + " record exceeds the size limits");
   }
   FrameBytes frame_bytes = EncodeFrame(frame);
-  Expected<Tag> tag = sealer_.Seal(frame, frame_bytes, public_part, sealed);
+  Expected<Tag> tag = sealer_.Seal(frame, frame_bytes, public_part, sealed, fill_at, fill);
   Status st = tag.ok() ? Status::Ok() : tag.status();
   // Frame and public part go out together; the sealed part is written from where it lies.
   if (st.ok()) {
@@ -115,11 +116,18 @@ Status ImageWriter::WriteAttrs(const AttrsRecord& record) {
   return Emit(RecordType::kAttrs, public_part, {});
 }
 
-Status ImageWriter::WritePages(const PageBatchInput& batch) {
+Status ImageWriter::WritePages(const PageBatchInput& batch, bool try_compress) {
   GMEM_RETURN_IF_ERROR(CheckWritable(RecordType::kPages));
   GMEM_ASSIGN_OR_RETURN(const Region* region, RegionFor(batch.region_id));
-  GMEM_RETURN_IF_ERROR(encoder_.Encode(batch, *region, public_, sealed_));
-  GMEM_RETURN_IF_ERROR(Emit(RecordType::kPages, public_, sealed_));
+  MutableByteSpan sealed;
+  bool deferred = false;
+  GMEM_RETURN_IF_ERROR(encoder_.EncodeInto(batch, *region, public_, pages_scratch_, sealed, try_compress, &deferred));
+  // A raw batch not laid out in place: its pages are read once, as they are sealed into the record.
+  size_t runs_bytes = batch.runs.size() * kPageRunSize;
+  GMEM_RETURN_IF_ERROR(deferred ? Emit(RecordType::kPages, public_, sealed, runs_bytes, batch.data)
+                                : Emit(RecordType::kPages, public_, sealed));
+  ++pages_records_;
+  if (encoder_.last_was_zstd()) ++zstd_records_;
   totals_.data_pages += batch.data.size();
   for (const PageRun& run : batch.runs) {
     if (run.kind == RunKind::kZero) totals_.zero_pages += run.npages;

@@ -36,7 +36,8 @@ class ImageWriter {
   Status Begin(const LayoutRecord* layout = nullptr);
   Status WriteLayout(const LayoutRecord& layout);
   Status WriteAttrs(const AttrsRecord& record);
-  Status WritePages(const PageBatchInput& batch);
+  // `try_compress` false: the batch goes raw even in a zstd stream (--compress auto decides).
+  Status WritePages(const PageBatchInput& batch, bool try_compress = true);
   Status WritePrivate(const PrivateRecord& record);
   Status WritePass(const PassRecord& record);
   Status WriteState(const StateRecord& record);
@@ -45,13 +46,18 @@ class ImageWriter {
 
   uint64_t bytes_written() const { return bytes_written_; }
   uint64_t records_written() const { return sequence_; }
+  // PAGES records written, and how many of them carry a zstd frame.
+  uint64_t pages_records() const { return pages_records_; }
+  uint64_t zstd_records() const { return zstd_records_; }
 
  private:
   ImageWriter(ByteSink& sink, std::shared_ptr<const StreamKeys> keys, const WriterOptions& options,
               RecordSealer sealer, PageBatchEncoder encoder, Sha256Stream digest);
   Status CheckWritable(RecordType type) const;
   Expected<const Region*> RegionFor(uint32_t id) const;
-  Status Emit(RecordType type, ByteSpan public_part, MutableByteSpan sealed);
+  // `fill`: sealed[fill_at, end) is gathered from these spans while sealing (RecordSealer::Seal).
+  Status Emit(RecordType type, ByteSpan public_part, MutableByteSpan sealed, size_t fill_at = 0,
+              std::span<const ByteSpan> fill = {});
 
   enum class Phase { kNew, kOpen, kDone, kFailed };
 
@@ -66,9 +72,12 @@ class ImageWriter {
   LayoutRecord layout_;
   uint64_t sequence_ = 0;
   uint64_t bytes_written_ = 0;
+  uint64_t pages_records_ = 0;
+  uint64_t zstd_records_ = 0;
   EndRecord totals_;
   Bytes public_;
   Bytes sealed_;
+  Bytes pages_scratch_;  // PAGES payloads that are not sealed in place (EncodeInto)
 };
 
 }  // namespace gmem::format

@@ -70,16 +70,15 @@ Expected<PageBatchEncoder> PageBatchEncoder::Create(Compression compression, int
   return PageBatchEncoder(compression, std::move(cctx));
 }
 
-Status PageBatchEncoder::CompressInto(const PageBatchInput& in, uint64_t raw_bytes,
-                                      Bytes& sealed_part, size_t runs_end, bool& used_zstd) {
-  used_zstd = false;
+Expected<size_t> PageBatchEncoder::CompressInto(const PageBatchInput& in, uint64_t raw_bytes, Bytes& scratch,
+                                                size_t runs_end) {
   // Stream the pages straight from their spans into the output: no gather copy.
   size_t bound = ZSTD_compressBound(raw_bytes);
-  sealed_part.resize(runs_end + bound);
+  if (scratch.size() < runs_end + bound) scratch.resize(runs_end + bound);
   ZSTD_CCtx_reset(cctx_.get(), ZSTD_reset_session_only);
   size_t rc = ZSTD_CCtx_setPledgedSrcSize(cctx_.get(), raw_bytes);
   if (ZSTD_isError(rc)) return Status(Code::kIo, std::string("zstd: ") + ZSTD_getErrorName(rc));
-  ZSTD_outBuffer out{sealed_part.data() + runs_end, bound, 0};
+  ZSTD_outBuffer out{scratch.data() + runs_end, bound, 0};
   for (size_t i = 0; i < in.data.size(); ++i) {
     ZSTD_inBuffer src{in.data[i].data(), in.data[i].size(), 0};
     ZSTD_EndDirective mode = i + 1 == in.data.size() ? ZSTD_e_end : ZSTD_e_continue;
@@ -88,15 +87,38 @@ Status PageBatchEncoder::CompressInto(const PageBatchInput& in, uint64_t raw_byt
       if (ZSTD_isError(rc)) return Status(Code::kIo, std::string("zstd: ") + ZSTD_getErrorName(rc));
     } while (src.pos < src.size || (mode == ZSTD_e_end && rc != 0));
   }
-  if (out.pos < raw_bytes) {
-    sealed_part.resize(runs_end + out.pos);
-    used_zstd = true;
-  }
-  return Status::Ok();
+  return out.pos < raw_bytes ? out.pos : 0;
 }
 
-Status PageBatchEncoder::Encode(const PageBatchInput& in, const Region& region, Bytes& public_part,
-                                Bytes& sealed_part) {
+namespace {
+
+void PutRuns(const std::vector<PageRun>& runs, std::byte* out) {
+  for (const PageRun& run : runs) {
+    StoreLe<uint64_t>(out, run.first_page);
+    StoreLe<uint32_t>(out + 8, run.npages);
+    out[12] = static_cast<std::byte>(run.kind);
+    out[13] = out[14] = out[15] = std::byte{0};
+    out += kPageRunSize;
+  }
+}
+
+// Whether the DATA pages lie back to back right after `in.headroom`, with room for `runs_bytes`.
+bool FitsInPlace(const PageBatchInput& in, size_t runs_bytes) {
+  if (in.data.empty() || in.headroom.size() < runs_bytes) return false;
+  const std::byte* next = in.headroom.data() + in.headroom.size();
+  for (ByteSpan page : in.data) {
+    if (page.data() != next) return false;
+    next += page.size();
+  }
+  return true;
+}
+
+}  // namespace
+
+Status PageBatchEncoder::EncodeInto(const PageBatchInput& in, const Region& region, Bytes& public_part,
+                                    Bytes& scratch, MutableByteSpan& sealed, bool try_compress,
+                                    bool* defer_copy) {
+  if (defer_copy != nullptr) *defer_copy = false;
   if (in.region_id != region.id) return InvalidArgument("PAGES region id does not match region");
   uint32_t data_pages = 0;
   uint32_t zero_pages = 0;
@@ -108,41 +130,56 @@ Status PageBatchEncoder::Encode(const PageBatchInput& in, const Region& region, 
     if (page.size() != region.page_size) return InvalidArgument("PAGES data span is not one page");
   }
   uint64_t raw_bytes = uint64_t{data_pages} * region.page_size;
+  size_t runs_bytes = in.runs.size() * kPageRunSize;
 
-  sealed_part.clear();
-  ByteWriter s(sealed_part);
-  for (const PageRun& run : in.runs) {
-    s.U64(run.first_page);
-    s.U32(run.npages);
-    s.U8(static_cast<uint8_t>(run.kind));
-    s.Zeros(3);
+  size_t frame = 0;
+  if (compression_ == Compression::kZstd && raw_bytes != 0 && try_compress) {
+    GMEM_ASSIGN_OR_RETURN(frame, CompressInto(in, raw_bytes, scratch, runs_bytes));
   }
-  size_t runs_end = sealed_part.size();
-  bool used_zstd = false;
-  if (compression_ == Compression::kZstd && raw_bytes != 0) {
-    GMEM_RETURN_IF_ERROR(CompressInto(in, raw_bytes, sealed_part, runs_end, used_zstd));
-  }
-  if (!used_zstd) {
-    // SAFETY: each span is exactly page_size bytes (checked above); the buffer is sized to hold
-    // every data page after the runs.
-    sealed_part.resize(runs_end + raw_bytes);
-    std::byte* dst = sealed_part.data() + runs_end;
-    for (ByteSpan page : in.data) {
-      std::memcpy(dst, page.data(), page.size());
-      dst += page.size();
+  if (frame != 0) {
+    PutRuns(in.runs, scratch.data());
+    sealed = MutableByteSpan(scratch.data(), runs_bytes + frame);
+  } else if (FitsInPlace(in, runs_bytes)) {
+    // SAFETY: the caller owns headroom and the pages after it as one buffer (PageBatchInput).
+    std::byte* start = in.headroom.data() + in.headroom.size() - runs_bytes;
+    PutRuns(in.runs, start);
+    sealed = MutableByteSpan(start, runs_bytes + raw_bytes);
+  } else {
+    if (scratch.size() < runs_bytes + raw_bytes) scratch.resize(runs_bytes + raw_bytes);
+    PutRuns(in.runs, scratch.data());
+    if (defer_copy != nullptr) {
+      *defer_copy = true;
+    } else {
+      // SAFETY: each span is exactly page_size bytes (checked above); scratch holds them all.
+      std::byte* dst = scratch.data() + runs_bytes;
+      for (ByteSpan page : in.data) {
+        std::memcpy(dst, page.data(), page.size());
+        dst += page.size();
+      }
     }
+    sealed = MutableByteSpan(scratch.data(), runs_bytes + raw_bytes);
   }
 
+  last_was_zstd_ = frame != 0;
   public_part.clear();
   ByteWriter p(public_part);
   p.U32(in.region_id);
   p.U32(region.page_size);
   p.U64(in.generation);
-  p.U8(static_cast<uint8_t>(used_zstd ? PageEncoding::kZstd : PageEncoding::kRaw));
+  p.U8(static_cast<uint8_t>(frame != 0 ? PageEncoding::kZstd : PageEncoding::kRaw));
   p.Zeros(3);
   p.U32(static_cast<uint32_t>(in.runs.size()));
   p.U32(data_pages);
   p.U32(zero_pages);
+  return Status::Ok();
+}
+
+Status PageBatchEncoder::Encode(const PageBatchInput& in, const Region& region, Bytes& public_part,
+                                Bytes& sealed_part) {
+  Bytes scratch;
+  MutableByteSpan sealed;
+  GMEM_RETURN_IF_ERROR(EncodeInto(in, region, public_part, scratch, sealed));
+  sealed_part.assign(sealed.begin(), sealed.end());
   return Status::Ok();
 }
 
@@ -225,12 +262,12 @@ Status PageBatchDecoder::Decode(ByteSpan public_part, ByteSpan sealed_part,
 
   uint64_t raw_bytes = uint64_t{data_pages} * region->page_size;
   ByteSpan payload = sealed_part.subspan(s.offset());
-  out.data.resize(raw_bytes);
+  out.data = {};
   if (out.encoding == PageEncoding::kRaw) {
     if (payload.size() != raw_bytes) {
       return CorruptError("PAGES raw data is " + Num(payload.size()) + " bytes, expected " + Num(raw_bytes));
     }
-    if (raw_bytes != 0) std::memcpy(out.data.data(), payload.data(), raw_bytes);
+    out.data = payload;  // no copy: a view of the record
     return Status::Ok();
   }
   // zstd: the frame must declare exactly the expected size and fill the payload exactly.
@@ -246,9 +283,11 @@ Status PageBatchDecoder::Decode(ByteSpan public_part, ByteSpan sealed_part,
   if (ZSTD_isError(frame_size) || frame_size != payload.size()) {
     return CorruptError("PAGES zstd frame does not fill the record exactly");
   }
-  size_t got = ZSTD_decompressDCtx(dctx_.get(), out.data.data(), raw_bytes, payload.data(), payload.size());
+  if (out.storage.size() < raw_bytes) out.storage.resize(raw_bytes);
+  size_t got = ZSTD_decompressDCtx(dctx_.get(), out.storage.data(), raw_bytes, payload.data(), payload.size());
   if (ZSTD_isError(got)) return CorruptError(std::string("PAGES zstd frame: ") + ZSTD_getErrorName(got));
   if (got != raw_bytes) return CorruptError("PAGES zstd frame decoded to " + Num(got) + " bytes, expected " + Num(raw_bytes));
+  out.data = ByteSpan(out.storage.data(), raw_bytes);
   return Status::Ok();
 }
 

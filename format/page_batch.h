@@ -32,9 +32,15 @@ struct PageBatchInput {
   uint64_t generation = 0;
   std::vector<PageRun> runs;
   std::vector<ByteSpan> data;
+  // Optional: writable bytes of the caller's own buffer that end exactly where the first DATA
+  // page starts, the pages lying back to back after them. A raw batch then gets its runs
+  // written there and is sealed in place: its pages are never copied (EncodeInto).
+  MutableByteSpan headroom{};
 };
 
-// A decoded batch. `data` holds the DATA pages back to back in run order.
+// A decoded batch. `data` holds the DATA pages back to back in run order: a view of the record
+// as read (raw batches are not copied) or of `storage` (decompressed ones). Valid as long as the
+// buffer the record was decoded from (ImageReader: until its next Next()).
 struct PagesRecord {
   uint32_t region_id = 0;
   uint32_t page_size = 0;
@@ -43,7 +49,8 @@ struct PagesRecord {
   uint32_t data_pages = 0;
   uint32_t zero_pages = 0;
   std::vector<PageRun> runs;
-  Bytes data;
+  ByteSpan data;
+  Bytes storage;  // reused across decodes; never shrinks
 };
 
 class PageBatchEncoder {
@@ -54,19 +61,33 @@ class PageBatchEncoder {
   PageBatchEncoder& operator=(PageBatchEncoder&&) noexcept;
   ~PageBatchEncoder();
 
-  // Encodes `in` for `region` into the public summary and the (not yet sealed) sealed payload.
-  // Fails with kInvalidArgument when `in` breaks a rule of §5.3.
+  // Encodes `in` for `region` into the public summary and the (not yet sealed) sealed payload
+  // `sealed`: in place in `in.headroom` and the pages after it when the batch goes raw and they
+  // allow it, otherwise at the start of `scratch`, which grows as needed and never shrinks (a
+  // reused buffer is not cleared for every batch). Fails with kInvalidArgument when `in` breaks
+  // a rule of §5.3.
+  // `try_compress` false: a zstd stream's batch goes raw without trying (--compress auto).
+  // `defer_copy`: where a raw batch's pages would be copied into `scratch`, they are not, and
+  // *defer_copy says so: sealed[runs, end) is then the caller's to fill from `in.data`, in order
+  // (ImageWriter gathers them as it seals).
+  Status EncodeInto(const PageBatchInput& in, const Region& region, Bytes& public_part, Bytes& scratch,
+                    MutableByteSpan& sealed, bool try_compress = true, bool* defer_copy = nullptr);
+  // Whether the last batch encoded went out as a zstd frame.
+  bool last_was_zstd() const { return last_was_zstd_; }
+  // The same, with the sealed payload copied into `sealed_part`, sized exactly.
   Status Encode(const PageBatchInput& in, const Region& region, Bytes& public_part,
                 Bytes& sealed_part);
 
  private:
   struct CCtxDeleter { void operator()(ZSTD_CCtx_s* ctx) const; };
   PageBatchEncoder(Compression compression, std::unique_ptr<ZSTD_CCtx_s, CCtxDeleter> cctx);
-  Status CompressInto(const PageBatchInput& in, uint64_t raw_bytes, Bytes& sealed_part,
-                      size_t runs_end, bool& used_zstd);
+  // Compresses the DATA pages into scratch[runs_end, ...); the frame's size, or 0 when zstd did
+  // not shrink them.
+  Expected<size_t> CompressInto(const PageBatchInput& in, uint64_t raw_bytes, Bytes& scratch, size_t runs_end);
 
   Compression compression_;
   std::unique_ptr<ZSTD_CCtx_s, CCtxDeleter> cctx_;
+  bool last_was_zstd_ = false;
 };
 
 class PageBatchDecoder {

@@ -1,5 +1,6 @@
 #include "format/record_seal.h"
 
+#include <cstring>
 #include <string>
 
 namespace gmem::format {
@@ -58,10 +59,20 @@ Expected<RecordSealer> RecordSealer::Create(const StreamKeys& keys) {
 }
 
 Expected<Tag> RecordSealer::Seal(const Frame& frame, ByteSpan frame_bytes, ByteSpan public_part,
-                                 MutableByteSpan sealed) {
+                                 MutableByteSpan sealed, size_t fill_at, std::span<const ByteSpan> fill) {
   Tag tag{};
-  if (!gcm_) return Xxh3Tag({frame_bytes, keys_->header_digest(), public_part, sealed});
-  GMEM_RETURN_IF_ERROR(gcm_->Seal(Nonce(frame), {frame_bytes, keys_->header_digest(), public_part}, sealed, tag));
+  if (!gcm_) {
+    // The checksum covers the record as sent: gather first (a copy either way).
+    size_t at = fill_at;
+    for (ByteSpan part : fill) {
+      if (part.size() > sealed.size() - at) return InvalidArgument("fill longer than the sealed part");
+      std::memcpy(sealed.data() + at, part.data(), part.size());
+      at += part.size();
+    }
+    return Xxh3Tag({frame_bytes, keys_->header_digest(), public_part, sealed});
+  }
+  GMEM_RETURN_IF_ERROR(
+      gcm_->Seal(Nonce(frame), {frame_bytes, keys_->header_digest(), public_part}, sealed, tag, fill_at, fill));
   return tag;
 }
 

@@ -33,8 +33,10 @@ class RecordSealer {
   // REQUIRES: `keys` outlives the sealer.
   static Expected<RecordSealer> Create(const StreamKeys& keys);
 
-  // Encrypts `sealed` in place and returns the tag.
-  Expected<Tag> Seal(const Frame& frame, ByteSpan frame_bytes, ByteSpan public_part, MutableByteSpan sealed);
+  // Encrypts `sealed` in place and returns the tag. With `fill`, sealed[fill_at, end) comes from
+  // the `fill` spans (exactly that long), read once as they are sealed (Aes256Gcm::Seal).
+  Expected<Tag> Seal(const Frame& frame, ByteSpan frame_bytes, ByteSpan public_part, MutableByteSpan sealed,
+                     size_t fill_at = 0, std::span<const ByteSpan> fill = {});
   // Authenticates and decrypts `sealed` in place; kAuth on a bad tag.
   Status Open(const Frame& frame, ByteSpan frame_bytes, ByteSpan public_part, MutableByteSpan sealed,
               const Tag& tag);

@@ -54,6 +54,10 @@ Status GuestMemfdMapping::PopulateWrite(uint64_t first_page, uint64_t count) con
   return Advise(first_page, count, MADV_POPULATE_WRITE, "MADV_POPULATE_WRITE");
 }
 
+Status GuestMemfdMapping::Release(uint64_t first_page, uint64_t count) const {
+  return Advise(first_page, count, MADV_DONTNEED, "MADV_DONTNEED");
+}
+
 Status GuestMemfdMapping::Residency(uint64_t first_page, uint64_t count, std::span<unsigned char> out) const {
   GMEM_RETURN_IF_ERROR(CheckRange(first_page, count, "mincore"));
   if (out.size() < count) return InvalidArgument("mincore: result buffer smaller than the range");

@@ -53,6 +53,12 @@ class GuestMemfdMapping {
   Status PopulateRead(uint64_t first_page, uint64_t count) const;
   Status PopulateWrite(uint64_t first_page, uint64_t count) const;
 
+  // MADV_DONTNEED over pages [first_page, first_page + count): drops this process's page-table
+  // entries, not the memory (it stays in the guest_memfd and reads back the same). A tool that
+  // streams a whole guest through its mapping calls it behind itself, so its resident set stays
+  // bounded by what is in flight instead of growing to the guest's size.
+  Status Release(uint64_t first_page, uint64_t count) const;
+
   // mincore over pages [first_page, first_page + count): out[i] & 1 tells whether page
   // first_page + i has memory behind it. A page without is a hole: it reads as zeros, and reading it
   // through the mapping would allocate it. REQUIRES: out.size() >= count.

@@ -3,14 +3,15 @@
 #include <chrono>
 
 #include "memory/page.h"
+#include "migrate/compression_choice.h"
 
 namespace gmem::migrate {
 
-ChannelPool::ChannelPool(std::vector<format::ImageWriter> writers, uint32_t slot_pages)
-    : writers_(std::move(writers)) {
+ChannelPool::ChannelPool(std::vector<format::ImageWriter> writers, uint32_t slot_pages, bool adaptive)
+    : writers_(std::move(writers)), adaptive_(adaptive) {
   for (size_t i = 0; i < 2 * writers_.size(); ++i) {
     auto slot = std::make_unique<BatchSlot>();
-    slot->buffer.resize(uint64_t{slot_pages} * memory::kPageSize);
+    slot->buffer.resize(BatchSlot::kHeadroom + uint64_t{slot_pages} * memory::kPageSize);
     free_.push_back(slot.get());
     slots_.push_back(std::move(slot));
   }
@@ -28,6 +29,7 @@ ChannelPool::~ChannelPool() {
 
 void ChannelPool::Work(size_t channel) {
   format::ImageWriter& writer = writers_[channel];
+  CompressionChoice choice;
   for (;;) {
     BatchSlot* slot = nullptr;
     {
@@ -39,9 +41,16 @@ void ChannelPool::Work(size_t channel) {
       ++busy_;
     }
     uint64_t before = writer.bytes_written();
+    bool compress = !adaptive_ || choice.Next();
+    auto start = std::chrono::steady_clock::now();
     // A channel that failed once refuses further writes; the first error is what counts.
-    Status st = writer.WritePages(slot->batch);
+    Status st = writer.WritePages(slot->batch, compress);
+    if (adaptive_ && st.ok()) {
+      choice.Record(compress, uint64_t{slot->batch.data.size()} * memory::kPageSize,
+                    std::chrono::steady_clock::now() - start);
+    }
     wire_bytes_.fetch_add(writer.bytes_written() - before);
+    if (slot->mapping != nullptr) slot->mapping->Release(slot->release_first, slot->release_count).IgnoreError();
     {
       std::lock_guard<std::mutex> lock(mu_);
       --busy_;
@@ -62,6 +71,8 @@ Expected<BatchSlot*> ChannelPool::Acquire(const std::atomic<bool>* cancel) {
       free_.pop_back();
       slot->batch.runs.clear();
       slot->batch.data.clear();
+      slot->batch.headroom = MutableByteSpan(slot->buffer.data(), BatchSlot::kHeadroom);
+      slot->mapping = nullptr;
       return slot;
     }
     done_cv_.wait_for(lock, std::chrono::milliseconds(100));
@@ -94,6 +105,18 @@ void ChannelPool::SyncWireBytes() {
   uint64_t total = 0;
   for (const format::ImageWriter& w : writers_) total += w.bytes_written();
   wire_bytes_.store(total);
+}
+
+uint64_t ChannelPool::pages_records() const {
+  uint64_t total = 0;
+  for (const format::ImageWriter& w : writers_) total += w.pages_records();
+  return total;
+}
+
+uint64_t ChannelPool::zstd_records() const {
+  uint64_t total = 0;
+  for (const format::ImageWriter& w : writers_) total += w.zstd_records();
+  return total;
 }
 
 }  // namespace gmem::migrate

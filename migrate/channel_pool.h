@@ -18,20 +18,33 @@
 
 #include "base/bytes.h"
 #include "format/image_writer.h"
+#include "memory/guest_memfd_mapping.h"
 
 namespace gmem::migrate {
 
-// A batch buffer: page data for up to `capacity_pages` pages and the batch that describes it.
+// A batch buffer: room for the batch's page runs (the headroom), then page data for up to
+// `slot_pages` pages, and the batch that describes them. A raw batch is encoded and sealed in
+// place in it (format::PageBatchInput::headroom): its pages are copied once, out of guest memory.
 struct BatchSlot {
+  static constexpr size_t kHeadroom = size_t{format::kMaxPageRuns} * format::kPageRunSize;
   Bytes buffer;
+  std::byte* pages() { return buffer.data() + kHeadroom; }
   format::PageBatchInput batch;
+  // Guest pages [release_first, +release_count) of `mapping` that the batch read: the worker
+  // drops them from the process's page tables once it has encoded the batch (Release), so that
+  // streaming a whole guest does not map all of it.
+  const memory::GuestMemfdMapping* mapping = nullptr;
+  uint64_t release_first = 0;
+  uint64_t release_count = 0;
 };
 
 class ChannelPool {
  public:
   // Takes the channels' writers (channel order) and starts one worker per writer, with
-  // 2 * writers.size() batch buffers of `slot_pages` pages.
-  ChannelPool(std::vector<format::ImageWriter> writers, uint32_t slot_pages);
+  // 2 * writers.size() batch buffers of `slot_pages` pages. `adaptive`: each worker decides per
+  // batch whether to compress (CompressionChoice, --compress auto); else the stream's compression
+  // applies to every batch.
+  ChannelPool(std::vector<format::ImageWriter> writers, uint32_t slot_pages, bool adaptive = false);
   ~ChannelPool();  // stops and joins the workers
   ChannelPool(const ChannelPool&) = delete;
   ChannelPool& operator=(const ChannelPool&) = delete;
@@ -52,11 +65,15 @@ class ChannelPool {
   uint64_t wire_bytes() const { return wire_bytes_.load(); }
   // Recomputes wire_bytes() from the writers. REQUIRES: drained (no worker busy).
   void SyncWireBytes();
+  // PAGES records written on all channels, and how many carry zstd. REQUIRES: drained.
+  uint64_t pages_records() const;
+  uint64_t zstd_records() const;
 
  private:
   void Work(size_t channel);
 
   std::vector<format::ImageWriter> writers_;
+  bool adaptive_ = false;
   std::vector<std::unique_ptr<BatchSlot>> slots_;
   std::mutex mu_;
   std::condition_variable work_cv_;

@@ -51,6 +51,8 @@ struct MigrationStats {
   uint64_t agent_round_trips = 0; // doorbells rung on the source's agent
   uint64_t agent_ms = 0;          // time the source's agent took
   uint64_t raw_bytes = 0;
+  uint64_t pages_records = 0;  // PAGES records written
+  uint64_t zstd_records = 0;   // of them, those carrying a zstd frame
   uint16_t channels = 1;
   uint64_t downtime_ms = 0;  // source pause to the target's resume (or to END without a peer)
   uint64_t total_ms = 0;
@@ -91,6 +93,9 @@ struct SourceOptions {
   uint16_t channels = 2;
   format::Compression compression = format::Compression::kZstd;
   int zstd_level = 1;
+  // With kZstd: each channel decides per batch whether compressing pays, from the throughput it
+  // measures (CompressionChoice; the tools' --compress auto).
+  bool adaptive_compression = false;
   ConvergenceOptions convergence;
   uint64_t bandwidth_bytes_per_second = 0;  // 0: unlimited
   // Over a socket: also compare the VMMs' memory digests (the source's at pause, the target's

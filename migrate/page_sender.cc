@@ -7,11 +7,16 @@ namespace gmem::migrate {
 
 namespace {
 
+// Stops at the first non-zero cache line: a data page usually costs one line, a zero page a
+// full read.
 bool IsZeroPage(const std::byte* page) {
   const auto* words = reinterpret_cast<const uint64_t*>(page);
-  uint64_t acc = 0;
-  for (size_t i = 0; i < memory::kPageSize / sizeof(uint64_t); ++i) acc |= words[i];
-  return acc == 0;
+  for (size_t line = 0; line < memory::kPageSize / sizeof(uint64_t); line += 8) {
+    uint64_t acc = 0;
+    for (size_t i = line; i < line + 8; ++i) acc |= words[i];
+    if (acc != 0) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -80,8 +85,8 @@ Status PageSender::DropConvertedPages(PassStats& stats) {
           --stats.data_pages;  // never leaves: the agent exports the page
         } else {
           if (kept != data_index) {
-            std::memmove(slot_->buffer.data() + uint64_t{kept} * memory::kPageSize,
-                         slot_->buffer.data() + uint64_t{data_index} * memory::kPageSize, memory::kPageSize);
+            std::memmove(slot_->pages() + uint64_t{kept} * memory::kPageSize,
+                         slot_->pages() + uint64_t{data_index} * memory::kPageSize, memory::kPageSize);
           }
           ++kept;
           AddPage(page, run.kind);
@@ -103,16 +108,26 @@ Status PageSender::Flush(SourceRegion& region, uint64_t generation, PassStats& s
   stats.raw_bytes += uint64_t{buffered_} * memory::kPageSize;
   progress_ += handled_.size();
   if (!slot_->batch.runs.empty() && fence_ != nullptr) GMEM_RETURN_IF_ERROR(DropConvertedPages(stats));
+  // The pages read for this batch leave the process's page tables once they are encoded (or now,
+  // when nothing of them goes out). handled_ ascends within a pass.
+  uint64_t release_first = region.first_gmem_page() + handled_.front();
+  uint64_t release_count = handled_.back() - handled_.front() + 1;
+  if (slot_->batch.runs.empty()) region.mapping->Release(release_first, release_count).IgnoreError();
   if (!slot_->batch.runs.empty()) {
+    slot_->mapping = region.mapping.get();
+    slot_->release_first = release_first;
+    slot_->release_count = release_count;
     slot_->batch.region_id = region.region.id;
     slot_->batch.generation = generation;
     for (uint32_t i = 0; i < buffered_; ++i) {
-      slot_->batch.data.push_back(ByteSpan(slot_->buffer.data() + uint64_t{i} * memory::kPageSize, memory::kPageSize));
+      const std::byte* page = direct_ ? sources_[i] : slot_->pages() + uint64_t{i} * memory::kPageSize;
+      slot_->batch.data.push_back(ByteSpan(page, memory::kPageSize));
     }
     pool_->Submit(slot_);
     slot_ = nullptr;
   }
   handled_.clear();
+  sources_.clear();
   buffered_ = 0;
   if (events_ != nullptr) events_->OnProgress(stats.pass, progress_, total_, pool_->wire_bytes());
   return Status::Ok();
@@ -126,6 +141,12 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
   total_ = total;
   const memory::AttributeMap& attrs = region.tracker->attributes();
   window_ = UINT64_MAX;
+  // With a dirty log and nothing to vet or compare, pages are not copied here: the batch points
+  // into guest memory and the channel's worker reads each page once, as it encodes (copy, seal or
+  // compress), so the two workers share the reading. A guest write after the log was taken marks
+  // the page dirty again, whatever the worker read. The content hash must see the bytes sent
+  // and the fence vets copies, so those copy here.
+  direct_ = region.hash == nullptr && fence_ == nullptr && unchanged == nullptr;
   dirty.ForEachSet([&](uint64_t page) {
     if (!status.ok()) return;
     if (attrs.Get(page) != memory::PageAttr::kShared) {
@@ -143,22 +164,28 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
       slot_ = *slot;
     }
     if (page / kWindowPages != window_) LoadWindow(region, page, /*populate=*/skip_zero || unchanged != nullptr);
-    std::byte* dst = slot_->buffer.data() + uint64_t{buffered_} * memory::kPageSize;
     bool hole = IsHole(page);
+    const std::byte* src = region.mapping->PageAddress(region.first_gmem_page() + page);
+    std::byte* dst = slot_->pages() + uint64_t{buffered_} * memory::kPageSize;
     // A hole reads as zeros and is never touched (reading it would allocate it).
-    status = hole ? (region.hash != nullptr ? region.hash->NoteHoleForSend(page) : Status::Ok())
-                  : CopyPage(region, page, dst);
+    if (hole) {
+      status = region.hash != nullptr ? region.hash->NoteHoleForSend(page) : Status::Ok();
+    } else if (!direct_) {
+      status = CopyPage(region, page, dst);
+      src = dst;
+    }
     if (!status.ok()) return;
     handled_.push_back(page);
     if (unchanged != nullptr &&
-        (hole ? memory::ZeroPageHash() : memory::HashPage(dst)) == (*unchanged)[page]) {
+        (hole ? memory::ZeroPageHash() : memory::HashPage(src)) == (*unchanged)[page]) {
       ++stats.unchanged_pages;  // the parent image has exactly this page
-    } else if (hole || IsZeroPage(dst)) {
+    } else if (hole || IsZeroPage(src)) {
       ++stats.zero_pages;
       if (!skip_zero) AddPage(page, format::RunKind::kZero);
     } else {
       ++stats.data_pages;
       AddPage(page, format::RunKind::kData);
+      if (direct_) sources_.push_back(src);
       ++buffered_;
     }
     if (buffered_ == kBatchPages || handled_.size() >= 4 * kBatchPages) status = Flush(region, generation, stats);

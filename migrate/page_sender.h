@@ -1,8 +1,9 @@
 #pragma once
 // PageSender: turns one pass's dirty set of a region into PAGES batches for the ChannelPool.
 // Pages are copied out of the toolkit's mapping into a pool buffer (through the content hash when
-// that is the dirty source, so the hash is of exactly the bytes sent; holes, pages with no memory
-// behind them, are never read: they are zero pages), zero pages become ZERO runs
+// that is the dirty source, so the hash is of exactly the bytes sent), or, with a dirty log, left
+// where they are for the channel's worker to read as it encodes; holes, pages with no memory
+// behind them, are never read: they are zero pages. Zero pages become ZERO runs
 // (or are skipped in pass 1, where the target's memory is still zero), and each full batch is
 // submitted and marked sent in the tracker (a batch that then fails to go out fails the whole
 // migration, so marking early loses nothing).
@@ -77,7 +78,9 @@ class PageSender {
   MigrationEvents* events_;
   BatchSlot* slot_ = nullptr;      // the batch being filled
   std::vector<uint64_t> handled_;  // pages of the batch, skipped zero pages included
-  uint32_t buffered_ = 0;          // data pages in the slot's buffer
+  uint32_t buffered_ = 0;          // data pages of the batch
+  bool direct_ = false;            // the batch points into guest memory (Send)
+  std::vector<const std::byte*> sources_;  // direct_: where each data page lies
   ConversionFence* fence_ = nullptr;
   uint64_t view_conversions_ = 0;
   size_t region_index_ = 0;  // of the region being sent

@@ -174,7 +174,8 @@ Status MigrationSource::StartWriters() {
   if (agent_capable_) {
     GMEM_RETURN_IF_ERROR(endpoints_[0].interactive ? AgreeAgentKey(writers[0]) : OpenSealedExport(writers[0]));
   }
-  pool_ = std::make_unique<ChannelPool>(std::move(writers), kBatchPages);
+  pool_ = std::make_unique<ChannelPool>(std::move(writers), kBatchPages,
+                                        options_.adaptive_compression && options_.compression == format::Compression::kZstd);
   pool_->SyncWireBytes();
   sender_ = std::make_unique<PageSender>(*pool_, options_.cancel, options_.events);
   if (exporter_ != nullptr) {
@@ -511,6 +512,8 @@ Expected<MigrationStats> MigrationSource::Run() {
     return st;
   }
   stats_.wire_bytes = pool_->wire_bytes();
+  stats_.pages_records = pool_->pages_records();
+  stats_.zstd_records = pool_->zstd_records();
   if (agent_.client != nullptr) {
     stats_.agent_round_trips = agent_.client->stats().round_trips;
     stats_.agent_ms = static_cast<uint64_t>(

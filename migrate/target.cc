@@ -162,6 +162,13 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
       }
     }
   }
+  // Written: drop the record's pages from this process's page tables (they stay in the guest_memfd),
+  // so that receiving a whole guest does not map all of it.
+  if (!record.runs.empty()) {
+    const format::PageRun& last = record.runs.back();
+    mapping.Release(first_gmem_page + record.runs.front().first_page,
+                    last.first_page + last.npages - record.runs.front().first_page).IgnoreError();
+  }
   std::lock_guard<std::mutex> lock(apply_mu_);
   result_.data_pages += record.data_pages;
   result_.zero_pages += record.zero_pages;

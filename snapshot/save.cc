@@ -82,6 +82,7 @@ Status WriteImage(const SaveOptions& options, migrate::MigrationKey key,
   source.base = std::move(base);
   source.compression = options.compression;
   source.zstd_level = options.zstd_level;
+  source.adaptive_compression = options.adaptive_compression;
   // The VM is already paused: pass 1 writes every non-zero page, then the final pass adds what
   // no dirty source can see (the boot area the VMM writes) and the state. No precopy rounds.
   source.convergence.max_passes = 1;

@@ -30,6 +30,7 @@ struct SaveOptions {
   std::string parent_path;
   format::Compression compression = format::Compression::kZstd;
   int zstd_level = 1;
+  bool adaptive_compression = false;  // migrate::SourceOptions::adaptive_compression
   // Leave the VM paused after a successful save (a failed save still resumes a VM it paused).
   bool stop = false;
   // O_TMPFILE where the filesystem supports it (false: always a named temporary; tests).

@@ -23,13 +23,21 @@ std::optional<int> ParseArgs(CLI::App& app, int argc, char** argv, std::string_v
   return std::nullopt;
 }
 
-Status ParseCompress(const std::string& text, format::Compression& compression, int& zstd_level) {
+Status ParseCompress(const std::string& text, format::Compression& compression, int& zstd_level, bool& adaptive) {
+  if (text == "auto") {
+    compression = format::Compression::kZstd;
+    zstd_level = 1;
+    adaptive = true;
+    return Status::Ok();
+  }
   if (text == "none") {
     compression = format::Compression::kNone;
+    adaptive = false;
     return Status::Ok();
   }
   if (text == "zstd") {
     compression = format::Compression::kZstd;
+    adaptive = false;
     return Status::Ok();
   }
   if (text.starts_with("zstd:")) {
@@ -39,12 +47,13 @@ Status ParseCompress(const std::string& text, format::Compression& compression, 
       if (used == text.size() - 5 && level >= -7 && level <= 19) {
         compression = format::Compression::kZstd;
         zstd_level = level;
+        adaptive = false;
         return Status::Ok();
       }
     } catch (const std::exception&) {
     }
   }
-  return InvalidArgument("--compress: expected zstd, zstd:LEVEL (-7..19) or none, not '" + text + "'");
+  return InvalidArgument("--compress: expected auto, zstd, zstd:LEVEL (-7..19) or none, not '" + text + "'");
 }
 
 }  // namespace gmem::tools

@@ -21,6 +21,8 @@ std::optional<int> ParseArgs(CLI::App& app, int argc, char** argv, std::string_v
 
 // --compress: "zstd" (level unchanged), "zstd:LEVEL" (-7..19) or "none"; kInvalidArgument
 // otherwise, naming the flag.
-Status ParseCompress(const std::string& text, format::Compression& compression, int& zstd_level);
+// --compress: auto (zstd level 1, each batch compressed only where it pays: `adaptive` true),
+// zstd, zstd:LEVEL or none. Changes nothing on error.
+Status ParseCompress(const std::string& text, format::Compression& compression, int& zstd_level, bool& adaptive);
 
 }  // namespace gmem::tools

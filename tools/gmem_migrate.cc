@@ -150,7 +150,7 @@ int ReportError(Reporter& reporter, std::string_view what, const Status& status)
 }
 
 struct SendFlags {
-  std::string vmm, to, compress = "zstd", bandwidth;
+  std::string vmm, to, compress = "auto", bandwidth;
   uint64_t downtime_ms = 300;
   uint32_t max_passes = 30;
   uint16_t channels = 2;
@@ -167,7 +167,7 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
   options.convergence = {flags.downtime_ms, flags.max_passes};
   options.channels = flags.channels;
   options.verify_memory = flags.verify_memory;
-  Status st = ParseCompress(flags.compress, options.compression, options.zstd_level);
+  Status st = ParseCompress(flags.compress, options.compression, options.zstd_level, options.adaptive_compression);
   if (!st.ok()) return ReportError(reporter, "send", st);
   auto rate = ParseRate(flags.bandwidth);
   if (!rate.ok()) return ReportError(reporter, "send", rate.status());
@@ -186,7 +186,8 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
                  {"raw_bytes", s.raw_bytes}, {"data_pages", s.data_pages}, {"zero_pages", s.zero_pages},
                  {"private_pages", s.private_pages}, {"agent_round_trips", s.agent_round_trips},
                  {"agent_ms", s.agent_ms},
-                 {"compression_ratio", s.compression_ratio()}, {"downtime_ms", s.downtime_ms},
+                 {"compression_ratio", s.compression_ratio()}, {"pages_records", s.pages_records},
+                 {"zstd_records", s.zstd_records}, {"downtime_ms", s.downtime_ms},
                  {"total_ms", s.total_ms}, {"pass_limit_hit", s.pass_limit_hit},
                  {"stop_reason", s.stop_reason}, {"estimated_downtime_ms", s.estimated_downtime_ms}, {"acknowledged", s.acknowledged},
                  {"digest", s.source_digest.digest}, {"checksum", s.source_digest.checksum}});
@@ -292,7 +293,7 @@ int main(int argc, char** argv) {
   send->add_option("--to", send_flags.to, "tcp:HOST:PORT, unix:PATH, fd:N or file:PATH")->required();
   send->add_option("--channels", send_flags.channels, "TCP/Unix connections, one sending thread each (default 2)")
       ->check(CLI::Range(1, 16));
-  send->add_option("--compress", send_flags.compress, "zstd, zstd:LEVEL or none (default zstd:1)");
+  send->add_option("--compress", send_flags.compress, "auto (default: zstd:1 for each batch where it pays, from measured throughput), zstd, zstd:LEVEL (-7..19) or none");
   send->add_option("--downtime-ms", send_flags.downtime_ms, "stop precopy when the rest fits this (default 300)");
   send->add_option("--max-passes", send_flags.max_passes, "precopy passes at most (default 30)")
       ->check(CLI::Range(1, 1000));

@@ -242,7 +242,7 @@ class Reporter final : public migrate::MigrationEvents {
 };
 
 struct SaveFlags {
-  std::string vmm, out, parent, compress = "zstd";
+  std::string vmm, out, parent, compress = "auto";
   bool stop = false;
 };
 
@@ -254,7 +254,8 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
   options.out_path = flags.out;
   options.parent_path = flags.parent;
   options.stop = flags.stop;
-  if (Status st = ParseCompress(flags.compress, options.compression, options.zstd_level); !st.ok()) return reporter.Error(what, st);
+  if (Status st = ParseCompress(flags.compress, options.compression, options.zstd_level, options.adaptive_compression);
+      !st.ok()) return reporter.Error(what, st);
   auto key = LoadMigrationKey(key_args);
   if (!key.ok()) return reporter.Error(what, key.status());
   // SIGINT/SIGTERM: the engine checks the flag between batches (save) or records (restore).
@@ -277,6 +278,7 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
                  {"private_pages", r.stats.private_pages}, {"agent_round_trips", r.stats.agent_round_trips},
                  {"agent_ms", r.stats.agent_ms},
                  {"raw_bytes", r.stats.raw_bytes}, {"compression_ratio", r.stats.compression_ratio()},
+                 {"pages_records", r.stats.pages_records}, {"zstd_records", r.stats.zstd_records},
                  {"paused_ms", r.paused_ms}, {"total_ms", static_cast<uint64_t>(secs * 1000)},
                  {"digest", r.stats.source_digest.digest}, {"checksum", r.stats.source_digest.checksum}, {"vm", vm}});
   if (!json && !quiet) {
@@ -464,7 +466,7 @@ int main(int argc, char** argv) {
   save->add_option("--out", save_flags.out, "the image to write (replaced atomically if it exists)")->required();
   save->add_option("--parent", save_flags.parent,
                    "write an increment: only the pages that differ from this earlier image of the VM");
-  save->add_option("--compress", save_flags.compress, "zstd, zstd:LEVEL (-7..19) or none (default zstd:1)");
+  save->add_option("--compress", save_flags.compress, "auto (default: zstd:1 for each batch where it pays, from measured throughput), zstd, zstd:LEVEL (-7..19) or none");
   save->add_flag("--stop", save_flags.stop, "leave the VM paused after a successful save");
   save->fallthrough();
   AddKeyFlags(*save, key_args);

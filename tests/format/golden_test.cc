@@ -112,7 +112,7 @@ TEST_P(GoldenImageTest, StillDecodesToTheSameRecords) {
     if (const auto* p = std::get_if<PagesRecord>(&r.body)) {
       Bytes expected;
       for (const Bytes& page : want.pages) expected.insert(expected.end(), page.begin(), page.end());
-      EXPECT_EQ(p->data, expected);
+      EXPECT_EQ(Bytes(p->data.begin(), p->data.end()), expected);
     }
     if (const auto* e = std::get_if<EndRecord>(&r.body)) {
       EXPECT_EQ(e->record_count, want.end.record_count);

@@ -56,7 +56,7 @@ TEST(ImageReaderTest, ReadsEveryRecordTypeBack) {
         const PagesRecord& p = std::get<PagesRecord>(r.body);
         Bytes expected;
         for (const Bytes& page : s.pages) expected.insert(expected.end(), page.begin(), page.end());
-        EXPECT_EQ(p.data, expected);
+        EXPECT_EQ(Bytes(p.data.begin(), p.data.end()), expected);
         EXPECT_EQ(p.zero_pages, 5u);
         break;
       }
@@ -276,7 +276,8 @@ TEST(ImageReaderTest, ChannelsShareKeysAndCheckTheirHeader) {
   ASSERT_OK(r1);
   auto rec = r1->Next();
   ASSERT_OK(rec);
-  EXPECT_EQ(std::get<PagesRecord>((*rec)->body).data, page);
+  const ByteSpan got = std::get<PagesRecord>((*rec)->body).data;
+  EXPECT_EQ(Bytes(got.begin(), got.end()), page);
   ASSERT_OK(r1->Next());
   EXPECT_TRUE(r1->finished());
 

@@ -57,7 +57,7 @@ TEST_P(PageKindTest, RoundTrip) {
   for (const Bytes& p : pages) in.data.push_back(p);
   Encoded e = Encode(in, compression, layout);
   PagesRecord rec = Decode(e, compression, layout);
-  EXPECT_EQ(rec.data, Concat(pages));
+  EXPECT_EQ(Bytes(rec.data.begin(), rec.data.end()), Concat(pages));
   EXPECT_EQ(rec.runs, in.runs);
   EXPECT_EQ(rec.data_pages, 64u);
   EXPECT_EQ(rec.zero_pages, 1000u);
@@ -90,7 +90,8 @@ TEST(PageBatchTest, MaximalBatches) {
   for (int i = 0; i < 4096; ++i) pages.push_back(MakePage(PageKind::kStructured, i));
   PageBatchInput in{1, 1, {{0, 4096, RunKind::kData}}, {}};
   for (const Bytes& p : pages) in.data.push_back(p);
-  EXPECT_EQ(Decode(Encode(in, Compression::kZstd, layout), Compression::kZstd, layout).data, Concat(pages));
+  PagesRecord big = Decode(Encode(in, Compression::kZstd, layout), Compression::kZstd, layout);
+  EXPECT_EQ(Bytes(big.data.begin(), big.data.end()), Concat(pages));
   // 4096 runs, alternating data and zero.
   PageBatchInput many{1, 1, {}, {}};
   std::vector<Bytes> data;
@@ -100,9 +101,47 @@ TEST(PageBatchTest, MaximalBatches) {
     if (is_data) data.push_back(MakePage(PageKind::kText, i));
   }
   for (const Bytes& p : data) many.data.push_back(p);
-  PagesRecord rec = Decode(Encode(many, Compression::kNone, layout), Compression::kNone, layout);
+  Encoded encoded = Encode(many, Compression::kNone, layout);  // a raw record's data is a view of it
+  PagesRecord rec = Decode(encoded, Compression::kNone, layout);
   EXPECT_EQ(rec.runs.size(), kMaxPageRuns);
-  EXPECT_EQ(rec.data, Concat(data));
+  EXPECT_EQ(Bytes(rec.data.begin(), rec.data.end()), Concat(data));
+}
+
+// A raw batch whose pages follow the caller's headroom is encoded in place: the sealed payload is
+// the headroom's tail and the pages themselves, byte for byte what a copying encode gives.
+TEST(PageBatchTest, RawBatchInHeadroomIsEncodedInPlace) {
+  LayoutRecord layout = BigLayout();
+  constexpr size_t kHeadroom = 4 * kPageRunSize;
+  Bytes buffer(kHeadroom + 3 * 4096);
+  std::vector<Bytes> pages;
+  for (int i = 0; i < 3; ++i) {
+    pages.push_back(MakePage(PageKind::kRandom, i));
+    std::copy(pages[i].begin(), pages[i].end(), buffer.begin() + kHeadroom + i * 4096);
+  }
+  PageBatchInput in{1, 7, {{10, 2, RunKind::kData}, {12, 5, RunKind::kZero}, {20, 1, RunKind::kData}}, {}};
+  for (int i = 0; i < 3; ++i) in.data.push_back(ByteSpan(buffer.data() + kHeadroom + i * 4096, 4096));
+  Encoded copied = Encode(in, Compression::kZstd, layout);
+
+  in.headroom = MutableByteSpan(buffer.data(), kHeadroom);
+  auto enc = PageBatchEncoder::Create(Compression::kZstd, 1);
+  ASSERT_OK(enc);
+  Bytes pub, scratch;
+  MutableByteSpan sealed;
+  ASSERT_OK(enc->EncodeInto(in, *layout.Find(1), pub, scratch, sealed));
+  EXPECT_EQ(sealed.data(), buffer.data() + kHeadroom - 3 * kPageRunSize);  // random pages stay raw
+  EXPECT_EQ(sealed.data() + sealed.size(), buffer.data() + buffer.size());
+  EXPECT_EQ(pub, copied.pub);
+  EXPECT_EQ(Bytes(sealed.begin(), sealed.end()), copied.sealed);
+
+  // Pages that are not back to back after the headroom, or too little headroom: a copy.
+  in.headroom = MutableByteSpan(buffer.data(), 2 * kPageRunSize);
+  ASSERT_OK(enc->EncodeInto(in, *layout.Find(1), pub, scratch, sealed));
+  EXPECT_EQ(sealed.data(), scratch.data());
+  EXPECT_EQ(Bytes(sealed.begin(), sealed.end()), copied.sealed);
+  std::swap(in.data[0], in.data[1]);
+  in.headroom = MutableByteSpan(buffer.data(), kHeadroom);
+  ASSERT_OK(enc->EncodeInto(in, *layout.Find(1), pub, scratch, sealed));
+  EXPECT_EQ(sealed.data(), scratch.data());
 }
 
 TEST(PageBatchTest, EncoderRejectsBadInput) {
@@ -185,7 +224,7 @@ TEST(PageBatchTest, HugeDeclaredCountsAreRejectedWithoutAllocation) {
   ASSERT_OK(dec);
   PagesRecord rec;
   EXPECT_THAT(dec->Decode(pub, sealed, layout, Compression::kNone, rec), StatusIs(Code::kCorrupt, "outside region"));
-  EXPECT_LT(rec.data.capacity(), 1u << 20);
+  EXPECT_LT(rec.storage.capacity(), 1u << 20);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 
 #include <cstring>
 #include <optional>
+#include <vector>
+#include <cstdio>
 
 #include "memory/kvm_uapi.h"
 #include "tests/memory/test_vm.h"
@@ -81,6 +83,35 @@ TEST_F(GuestMemfdMappingTest, PunchedPagesReadZerosAndNeighboursStay) {
     }
   }
   EXPECT_THAT(m.PunchHole(15, 2), StatusIs(Code::kInvalidArgument, "outside the mapping's 16 pages"));
+}
+
+// Release drops only this process's page-table entries: the pages stay in the guest_memfd (still
+// resident, same contents) and the process's resident set shrinks by them.
+TEST_F(GuestMemfdMappingTest, ReleasedPagesKeepTheirContentsAndLeaveTheResidentSet) {
+  constexpr uint64_t kPages = 4096;  // 16 MiB: clearly visible in VmRSS
+  GuestMemfdMapping m = MapNew(kPages);
+  for (uint64_t p = 0; p < kPages; ++p) std::memset(m.PageAddress(p), static_cast<int>(p % 251) + 1, kPageSize);
+  auto rss_kib = [] {
+    FILE* f = std::fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f != nullptr && std::fgets(line, sizeof line, f) != nullptr) {
+      if (std::sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    }
+    if (f != nullptr) std::fclose(f);
+    return kib;
+  };
+  long before = rss_kib();
+  ASSERT_OK(m.Release(0, kPages));
+  long after = rss_kib();
+  EXPECT_LE(after, before - 15 * 1024) << "VmRSS " << before << " kB -> " << after << " kB";
+  std::vector<unsigned char> resident(kPages);
+  ASSERT_OK(m.Residency(0, kPages, resident));
+  for (uint64_t p = 0; p < kPages; p += 97) {
+    ASSERT_EQ(resident[p] & 1, 1) << "page " << p << " left the guest_memfd";
+    ASSERT_EQ(std::to_integer<int>(m.PageAddress(p)[4095]), static_cast<int>(p % 251) + 1) << "page " << p;
+  }
+  EXPECT_THAT(m.Release(kPages - 1, 2), StatusIs(Code::kInvalidArgument, "outside the mapping"));
 }
 
 TEST_F(GuestMemfdMappingTest, UnmappableGuestMemfdIsUnsupported) {

@@ -328,7 +328,7 @@ TEST(GmemMigrateSendRecvCliTest, AKeyIsRequiredUnlessInsecure) {
   auto bad = gmem::testing::RunTool("gmem-migrate", {"send", "--vmm", "x", "--to", "y", "--insecure-no-encryption",
                                                      "--compress", "lz4"});
   EXPECT_EQ(bad.exit_code, 1);
-  EXPECT_THAT(bad.err, HasSubstr("--compress: expected zstd"));
+  EXPECT_THAT(bad.err, HasSubstr("--compress: expected auto, zstd"));
   auto no_vmm = gmem::testing::RunTool("gmem-migrate", {"send", "--vmm", "/nonexistent.sock", "--to",
                                                         "tcp:127.0.0.1:1", "--insecure-no-encryption"});
   EXPECT_EQ(no_vmm.exit_code, 4);

@@ -184,7 +184,7 @@ TEST_F(SaveAtomicityTest, RefusedSavesChangeNothing) {
       {SaveArgs(out, {"--parent", out}), 1, "--parent and --out are the same file"},
       {SaveArgs(out, {"--parent", images_ + "/none.img"}), 4, "parent '" + images_ + "/none.img'"},
       {SaveArgs(out, {"--insecure-no-encryption"}), 1, "cannot be combined with a key"},
-      {SaveArgs(out, {"--compress", "zstd:99"}), 1, "--compress: expected zstd, zstd:LEVEL"},
+      {SaveArgs(out, {"--compress", "zstd:99"}), 1, "--compress: expected auto, zstd, zstd:LEVEL"},
       {SaveArgs(images_ + "/missing/vm.img"), 4, "cannot open the directory '" + images_ + "/missing'"},
       {{"save", "--vmm", incoming, "--out", out, "--key-file", key_}, 1, "the VM is incoming"},
       {{"save", "--vmm", dir_.File("nothing.sock"), "--out", out, "--key-file", key_}, 4, "nothing.sock"},
