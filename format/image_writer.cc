@@ -136,6 +136,36 @@ Status ImageWriter::WritePages(const PageBatchInput& batch, bool try_compress) {
   return Status::Ok();
 }
 
+Expected<PageBatchEncoder> ImageWriter::NewEncoder() const {
+  return PageBatchEncoder::Create(keys_->header().compression, options_.zstd_level);
+}
+
+Status ImageWriter::EncodePages(const PageBatchInput& batch, bool try_compress, PageBatchEncoder& encoder,
+                                EncodedPages& out) const {
+  if (!have_layout_) return InvalidArgument("PAGES before LAYOUT");
+  GMEM_ASSIGN_OR_RETURN(const Region* region, RegionFor(batch.region_id));
+  GMEM_RETURN_IF_ERROR(encoder.EncodeInto(batch, *region, out.public_part, out.scratch, out.sealed, try_compress));
+  out.zstd = encoder.last_was_zstd();
+  out.data_pages = batch.data.size();
+  out.zero_pages = 0;
+  for (const PageRun& run : batch.runs) {
+    if (run.kind == RunKind::kZero) out.zero_pages += run.npages;
+  }
+  out.raw_bytes = uint64_t{batch.data.size()} * region->page_size;
+  return Status::Ok();
+}
+
+Status ImageWriter::WriteEncoded(EncodedPages& encoded) {
+  GMEM_RETURN_IF_ERROR(CheckWritable(RecordType::kPages));
+  GMEM_RETURN_IF_ERROR(Emit(RecordType::kPages, encoded.public_part, encoded.sealed));
+  ++pages_records_;
+  if (encoded.zstd) ++zstd_records_;
+  totals_.data_pages += encoded.data_pages;
+  totals_.zero_pages += encoded.zero_pages;
+  totals_.raw_bytes += encoded.raw_bytes;
+  return Status::Ok();
+}
+
 Status ImageWriter::WritePrivate(const PrivateRecord& record) {
   GMEM_RETURN_IF_ERROR(CheckWritable(RecordType::kPrivate));
   GMEM_ASSIGN_OR_RETURN(const Region* region, RegionFor(record.region_id));

@@ -38,6 +38,25 @@ class ImageWriter {
   Status WriteAttrs(const AttrsRecord& record);
   // `try_compress` false: the batch goes raw even in a zstd stream (--compress auto decides).
   Status WritePages(const PageBatchInput& batch, bool try_compress = true);
+
+  // Several threads feeding one channel (a file): each encodes (compresses, copies) its batches
+  // in parallel with its own encoder, then writes them one at a time (seal and send), in any
+  // order (records are numbered as written).
+  struct EncodedPages {
+    Bytes public_part;
+    Bytes scratch;
+    MutableByteSpan sealed;
+    bool zstd = false;
+    uint64_t data_pages = 0;
+    uint64_t zero_pages = 0;
+    uint64_t raw_bytes = 0;
+  };
+  Expected<PageBatchEncoder> NewEncoder() const;
+  // Reads only what does not change once LAYOUT is known: safe alongside other EncodePages calls
+  // and one WriteEncoded. Checks the batch, not the writer's state (WriteEncoded does).
+  Status EncodePages(const PageBatchInput& batch, bool try_compress, PageBatchEncoder& encoder,
+                     EncodedPages& out) const;
+  Status WriteEncoded(EncodedPages& encoded);
   Status WritePrivate(const PrivateRecord& record);
   Status WritePass(const PassRecord& record);
   Status WriteState(const StateRecord& record);

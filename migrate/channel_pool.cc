@@ -1,6 +1,8 @@
 #include "migrate/channel_pool.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "memory/page.h"
 #include "migrate/compression_choice.h"
@@ -9,13 +11,17 @@ namespace gmem::migrate {
 
 ChannelPool::ChannelPool(std::vector<format::ImageWriter> writers, uint32_t slot_pages, bool adaptive)
     : writers_(std::move(writers)), adaptive_(adaptive) {
-  for (size_t i = 0; i < 2 * writers_.size(); ++i) {
+  // One worker per channel, and at least two: a single channel (a file) gets a second worker
+  // that encodes in parallel and takes turns writing (ImageWriter::EncodePages/WriteEncoded).
+  size_t workers = std::max<size_t>(writers_.size(), 2);
+  write_mu_ = std::make_unique<std::mutex[]>(writers_.size());
+  for (size_t i = 0; i < 2 * workers; ++i) {
     auto slot = std::make_unique<BatchSlot>();
     slot->buffer.resize(BatchSlot::kHeadroom + uint64_t{slot_pages} * memory::kPageSize);
     free_.push_back(slot.get());
     slots_.push_back(std::move(slot));
   }
-  for (size_t i = 0; i < writers_.size(); ++i) threads_.emplace_back([this, i] { Work(i); });
+  for (size_t i = 0; i < workers; ++i) threads_.emplace_back([this, i, workers] { Work(i, workers > writers_.size()); });
 }
 
 ChannelPool::~ChannelPool() {
@@ -27,9 +33,19 @@ ChannelPool::~ChannelPool() {
   for (std::thread& t : threads_) t.join();
 }
 
-void ChannelPool::Work(size_t channel) {
+void ChannelPool::Work(size_t worker, bool shared) {
+  size_t channel = worker % writers_.size();
   format::ImageWriter& writer = writers_[channel];
   CompressionChoice choice;
+  // A shared channel: this worker's own encoder and buffers; only the write takes turns.
+  std::optional<format::PageBatchEncoder> encoder;
+  format::ImageWriter::EncodedPages encoded;
+  Status setup;
+  if (shared) {
+    auto made = writer.NewEncoder();
+    if (made.ok()) encoder.emplace(std::move(made).value());
+    setup = made.status();
+  }
   for (;;) {
     BatchSlot* slot = nullptr;
     {
@@ -40,16 +56,27 @@ void ChannelPool::Work(size_t channel) {
       queue_.pop_front();
       ++busy_;
     }
-    uint64_t before = writer.bytes_written();
     bool compress = !adaptive_ || choice.Next();
     auto start = std::chrono::steady_clock::now();
     // A channel that failed once refuses further writes; the first error is what counts.
-    Status st = writer.WritePages(slot->batch, compress);
+    Status st = setup;
+    if (!shared) {
+      uint64_t before = writer.bytes_written();
+      st = writer.WritePages(slot->batch, compress);
+      wire_bytes_.fetch_add(writer.bytes_written() - before);
+    } else if (st.ok()) {
+      st = writer.EncodePages(slot->batch, compress, *encoder, encoded);
+      if (st.ok()) {
+        std::lock_guard<std::mutex> turn(write_mu_[channel]);
+        uint64_t before = writer.bytes_written();
+        st = writer.WriteEncoded(encoded);
+        wire_bytes_.fetch_add(writer.bytes_written() - before);
+      }
+    }
     if (adaptive_ && st.ok()) {
       choice.Record(compress, uint64_t{slot->batch.data.size()} * memory::kPageSize,
                     std::chrono::steady_clock::now() - start);
     }
-    wire_bytes_.fetch_add(writer.bytes_written() - before);
     if (slot->mapping != nullptr) slot->mapping->Release(slot->release_first, slot->release_count).IgnoreError();
     {
       std::lock_guard<std::mutex> lock(mu_);

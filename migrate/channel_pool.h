@@ -1,6 +1,7 @@
 #pragma once
 // ChannelPool: the sending half of the source's pipeline. One worker thread per channel owns
-// that channel's ImageWriter and compresses, seals and sends the batches handed to it; the
+// that channel's ImageWriter and compresses, seals and sends the batches handed to it (a single
+// channel, such as a file, gets two workers that encode in parallel and take turns to write); the
 // engine's thread reads pages out of guest memory (and detects zero pages) into a bounded set
 // of batch buffers. Any worker takes the next batch, so pages of one pass may travel out of
 // order across channels (the generation makes the newest win on the target).
@@ -70,9 +71,11 @@ class ChannelPool {
   uint64_t zstd_records() const;
 
  private:
-  void Work(size_t channel);
+  // Worker `worker` feeds channel worker % channels; `shared`: more workers than channels.
+  void Work(size_t worker, bool shared);
 
   std::vector<format::ImageWriter> writers_;
+  std::unique_ptr<std::mutex[]> write_mu_;  // per channel: whose turn it is to write (shared)
   bool adaptive_ = false;
   std::vector<std::unique_ptr<BatchSlot>> slots_;
   std::mutex mu_;

@@ -1,5 +1,11 @@
 #include "format/image_writer.h"
 
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "format/image_reader.h"
+
 #include "tests/format/image_fixture.h"
 #include "tests/testutil/testutil.h"
 
@@ -77,6 +83,71 @@ TEST(ImageWriterTest, CountsBytesAndRecords) {
   EXPECT_EQ(end->record_count, 1u);
   EXPECT_EQ(w->records_written(), 2u);
   EXPECT_EQ(w->bytes_written(), sink.bytes().size());
+}
+
+// Two threads encode into one channel with their own encoders and take turns writing: the image
+// reads back with every page, in the order written, and END's totals and digest agree.
+TEST(ImageWriterTest, BatchesEncodedOnSeveralThreadsWriteOneValidChannel) {
+  MemorySink sink;
+  auto w = ImageWriter::Create(sink, Keys(), {});
+  ASSERT_OK(w);
+  ASSERT_OK(w->Begin());
+  ASSERT_OK(w->WriteLayout(testing::TwoRegionLayout()));
+  constexpr int kBatches = 40;
+  std::vector<Bytes> pages;
+  for (int i = 0; i < kBatches; ++i) {
+    pages.push_back(testing::MakePage(i % 2 == 0 ? testing::PageKind::kText : testing::PageKind::kRandom, i));
+  }
+  std::mutex turn;
+  std::vector<Status> results(2);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      auto encoder = w->NewEncoder();
+      if (!encoder.ok()) {
+        results[t] = encoder.status();
+        return;
+      }
+      ImageWriter::EncodedPages encoded;
+      for (int i = t; i < kBatches; i += 2) {
+        PageBatchInput batch{1, 1, {{uint64_t(i), 1, RunKind::kData}, {uint64_t(kBatches + i % 20), 1, RunKind::kZero}}, {pages[i]}};
+        Status st = w->EncodePages(batch, /*try_compress=*/i % 4 == 0, *encoder, encoded);
+        if (st.ok()) {
+          std::lock_guard<std::mutex> lock(turn);
+          st = w->WriteEncoded(encoded);
+        }
+        if (!st.ok()) {
+          results[t] = st;
+          return;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_OK(results[0]);
+  ASSERT_OK(results[1]);
+  EXPECT_EQ(w->pages_records(), uint64_t{kBatches});
+  EXPECT_EQ(w->zstd_records(), 10u);  // text pages offered to zstd: i % 4 == 0
+  auto end = w->Finish();
+  ASSERT_OK(end);
+  EXPECT_EQ(end->data_pages, uint64_t{kBatches});
+  EXPECT_EQ(end->zero_pages, uint64_t{kBatches});
+
+  MemorySource source(sink.bytes());
+  auto r = ImageReader::Open(source, FixedKeySource(), {});
+  ASSERT_OK(r);
+  int seen = 0;
+  while (!r->finished()) {
+    auto rec = r->Next();
+    ASSERT_OK(rec);
+    if (const auto* p = std::get_if<PagesRecord>(&(*rec)->body)) {
+      uint64_t i = p->runs[0].first_page;
+      ASSERT_LT(i, uint64_t{kBatches});
+      EXPECT_EQ(Bytes(p->data.begin(), p->data.end()), pages[i]) << "batch " << i;
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, kBatches);
 }
 
 }  // namespace
