@@ -162,10 +162,11 @@ Status ImageReader::Decode(const Frame& frame, ByteSpan public_part, ByteSpan se
       // Reuse the previous batch's buffers when the last record was a batch too.
       if (!std::holds_alternative<PagesRecord>(record_.body)) record_.body = PagesRecord{};
       PagesRecord& pages = std::get<PagesRecord>(record_.body);
-      GMEM_RETURN_IF_ERROR(decoder_.Decode(public_part, sealed_part, layout_, header().compression, pages));
+      GMEM_RETURN_IF_ERROR(
+          decoder_.Decode(public_part, sealed_part, layout_, header().compression, pages, options_.defer_zstd));
       totals_.data_pages += pages.data_pages;
       totals_.zero_pages += pages.zero_pages;
-      totals_.raw_bytes += pages.data.size();
+      totals_.raw_bytes += uint64_t{pages.data_pages} * pages.page_size;
       return Status::Ok();
     }
     case RecordType::kPrivate: {

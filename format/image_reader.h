@@ -25,6 +25,9 @@ struct ReaderOptions {
   // After END, require the source to be at its end (a file). Off for a live socket that carries
   // more messages after the stream.
   bool expect_eof_after_end = true;
+  // Leave zstd PAGES compressed (PagesRecord::zstd_frame), for the caller to decompress on other
+  // threads (PageBatchDecoder::Decompress). Everything else is checked as usual.
+  bool defer_zstd = false;
 };
 
 struct Record {

@@ -41,7 +41,8 @@ Status ImageWriter::Begin(const LayoutRecord* layout) {
   Status st = sink_->Write(keys_->header_bytes());
   if (!st.ok()) {
     phase_ = Phase::kFailed;
-    return st.WithContext("writing image header");
+    failure_ = st.WithContext("writing image header");
+    return failure_;
   }
   bytes_written_ += kHeaderSize;
   phase_ = Phase::kOpen;
@@ -52,7 +53,8 @@ Status ImageWriter::CheckWritable(RecordType type) const {
   switch (phase_) {
     case Phase::kNew: return InvalidArgument("Begin() must come first");
     case Phase::kDone: return InvalidArgument("the image is already finished");
-    case Phase::kFailed: return InvalidArgument("an earlier write failed");
+    // The cause, again: a second thread writing to this channel reports what really happened.
+    case Phase::kFailed: return Status(failure_.code(), "an earlier write failed: " + failure_.message(), failure_.sys_errno());
     case Phase::kOpen: break;
   }
   if (type == RecordType::kLayout) {
@@ -90,7 +92,8 @@ Status ImageWriter::Emit(RecordType type, ByteSpan public_part, MutableByteSpan 
   if (st.ok()) st = sink_->Write(*tag);
   if (!st.ok()) {
     phase_ = Phase::kFailed;
-    return st.WithContext("record " + std::to_string(sequence_) + " (" + RecordTypeName(type) + ")");
+    failure_ = st.WithContext("record " + std::to_string(sequence_) + " (" + RecordTypeName(type) + ")");
+    return failure_;
   }
   if (type != RecordType::kEnd) digest_.Update(*tag);
   bytes_written_ += kFrameSize + public_part.size() + sealed.size() + kTagSize;

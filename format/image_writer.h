@@ -87,6 +87,7 @@ class ImageWriter {
   PageBatchEncoder encoder_;
   Sha256Stream digest_;
   Phase phase_ = Phase::kNew;
+  Status failure_;  // why phase_ became kFailed
   bool have_layout_ = false;
   LayoutRecord layout_;
   uint64_t sequence_ = 0;

@@ -221,7 +221,8 @@ Expected<PageBatchDecoder> PageBatchDecoder::Create() {
 }
 
 Status PageBatchDecoder::Decode(ByteSpan public_part, ByteSpan sealed_part,
-                                const LayoutRecord& layout, Compression allowed, PagesRecord& out) {
+                                const LayoutRecord& layout, Compression allowed, PagesRecord& out, bool defer_zstd) {
+  out.zstd_frame = {};
   GMEM_ASSIGN_OR_RETURN(PagesSummary summary, DecodePagesSummary(public_part));
   out.region_id = summary.region_id;
   out.page_size = summary.page_size;
@@ -283,8 +284,18 @@ Status PageBatchDecoder::Decode(ByteSpan public_part, ByteSpan sealed_part,
   if (ZSTD_isError(frame_size) || frame_size != payload.size()) {
     return CorruptError("PAGES zstd frame does not fill the record exactly");
   }
+  if (defer_zstd) {
+    out.zstd_frame = payload;
+    return Status::Ok();
+  }
+  return Decompress(payload, out);
+}
+
+Status PageBatchDecoder::Decompress(ByteSpan frame, PagesRecord& out) {
+  uint64_t raw_bytes = uint64_t{out.data_pages} * out.page_size;
+  out.data = {};
   if (out.storage.size() < raw_bytes) out.storage.resize(raw_bytes);
-  size_t got = ZSTD_decompressDCtx(dctx_.get(), out.storage.data(), raw_bytes, payload.data(), payload.size());
+  size_t got = ZSTD_decompressDCtx(dctx_.get(), out.storage.data(), raw_bytes, frame.data(), frame.size());
   if (ZSTD_isError(got)) return CorruptError(std::string("PAGES zstd frame: ") + ZSTD_getErrorName(got));
   if (got != raw_bytes) return CorruptError("PAGES zstd frame decoded to " + Num(got) + " bytes, expected " + Num(raw_bytes));
   out.data = ByteSpan(out.storage.data(), raw_bytes);

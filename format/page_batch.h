@@ -51,6 +51,9 @@ struct PagesRecord {
   std::vector<PageRun> runs;
   ByteSpan data;
   Bytes storage;  // reused across decodes; never shrinks
+  // Decoded with `defer_zstd`: the checked but not yet decompressed frame (a view like `data`),
+  // and `data` empty until PageBatchDecoder::Decompress.
+  ByteSpan zstd_frame;
 };
 
 class PageBatchEncoder {
@@ -99,8 +102,13 @@ class PageBatchDecoder {
 
   // Decodes and checks a PAGES record against the layout and the header's compression.
   // `out` is overwritten; its data buffer is reused across calls.
+  // `defer_zstd`: a zstd batch is checked (runs, frame header, frame size) but left compressed in
+  // out.zstd_frame, for Decompress, perhaps on another thread.
   Status Decode(ByteSpan public_part, ByteSpan sealed_part, const LayoutRecord& layout,
-                Compression allowed, PagesRecord& out);
+                Compression allowed, PagesRecord& out, bool defer_zstd = false);
+  // Decompresses `frame` (the zstd_frame a deferred Decode left, or a copy of it) into
+  // out.storage and points out.data at it; kCorrupt unless it yields exactly out.data_pages pages.
+  Status Decompress(ByteSpan frame, PagesRecord& out);
 
  private:
   struct DCtxDeleter { void operator()(ZSTD_DCtx_s* ctx) const; };

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "format/keys.h"
+#include "migrate/page_decode_pool.h"
 #include "migrate/source_region.h"
 #include "migrate/switchover.h"
 
@@ -62,6 +64,8 @@ Status MigrationTarget::Accept(const std::string& uri_text, bool last) {
   if (last && !options_.stream_name.empty()) endpoints_[0].channel->set_name(options_.stream_name);
   reader_options_.allow_insecure = key_.insecure;
   reader_options_.expect_eof_after_end = !endpoints_[0].interactive;
+  // A single channel has one reader: it leaves zstd batches to a PageDecodePool (Receive).
+  reader_options_.defer_zstd = endpoints_.size() == 1;
   GMEM_ASSIGN_OR_RETURN(format::ImageReader reader,
                         format::ImageReader::Open(*endpoints_[0].channel, StreamKeySource(key_), reader_options_));
   if (endpoints_[0].interactive && reader.header().stream_id != session_) {
@@ -313,6 +317,11 @@ Status MigrationTarget::Receive() {
   if (layout == nullptr) return ProtocolError("channel 0 does not start with LAYOUT");
   ++result_.records;
   GMEM_RETURN_IF_ERROR(OnLayout(*layout));
+  // One channel: its zstd batches are decompressed and applied by two workers meanwhile.
+  std::optional<PageDecodePool> decode_pool;
+  if (reader_options_.defer_zstd) {
+    decode_pool.emplace(2, [this](const format::PagesRecord& pages) { return OnPages(pages); });
+  }
   std::vector<Status> statuses(endpoints_.size());
   std::vector<std::thread> threads;
   for (size_t ch = 1; ch < endpoints_.size(); ++ch) {
@@ -325,10 +334,19 @@ Status MigrationTarget::Receive() {
     for (;;) {
       GMEM_ASSIGN_OR_RETURN(const format::Record* record, reader_->Next());
       if (const auto* end = std::get_if<format::EndRecord>(&record->body)) {
+        if (decode_pool) GMEM_RETURN_IF_ERROR(decode_pool->Drain());
         std::lock_guard<std::mutex> lock(apply_mu_);
         result_.wire_bytes += reader_->offset();
         previous_end_digest_ = end->digest;
         return Status::Ok();
+      }
+      const auto* pages = std::get_if<format::PagesRecord>(&record->body);
+      if (pages != nullptr && !pages->zstd_frame.empty()) {
+        if (options_.cancel != nullptr && options_.cancel->load()) return Status(Code::kCancelled, "cancelled");
+        GMEM_RETURN_IF_ERROR(decode_pool->Submit(*pages).WithContext("record " + std::to_string(record->index)));
+        std::lock_guard<std::mutex> lock(apply_mu_);
+        ++result_.records;
+        continue;
       }
       GMEM_RETURN_IF_ERROR(Dispatch(*record));
     }
