@@ -1,5 +1,6 @@
 #include "migrate/target.h"
 
+#include <emmintrin.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -18,6 +19,24 @@ namespace gmem::migrate {
 namespace {
 
 std::string ToString(const Bytes& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
+
+// Copies one page into guest memory with non-temporal stores: the target writes each page once
+// and never reads it, so fetching the destination's cache lines first (what a plain copy does)
+// only doubles the memory traffic. REQUIRES: dst page-aligned. Ordered by the sfence in OnPages.
+void CopyPageStreaming(std::byte* dst, const std::byte* src) {
+  auto* out = reinterpret_cast<__m128i*>(dst);
+  const auto* in = reinterpret_cast<const __m128i*>(src);
+  for (size_t i = 0; i < memory::kPageSize / sizeof(__m128i); i += 4) {
+    __m128i a = _mm_loadu_si128(in + i);
+    __m128i b = _mm_loadu_si128(in + i + 1);
+    __m128i c = _mm_loadu_si128(in + i + 2);
+    __m128i d = _mm_loadu_si128(in + i + 3);
+    _mm_stream_si128(out + i, a);
+    _mm_stream_si128(out + i + 1, b);
+    _mm_stream_si128(out + i + 2, c);
+    _mm_stream_si128(out + i + 3, d);
+  }
+}
 
 
 Expected<VmmDigest> ParseDigest(const std::string& text) {
@@ -157,7 +176,7 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
           // page of an incoming VM is shared in the toolkit's mapping until attributes are applied.
           std::byte* dst = mapping.PageAddress(first_gmem_page + p);
           if (run.kind == format::RunKind::kData) {
-            std::memcpy(dst, data, memory::kPageSize);
+            CopyPageStreaming(dst, data);
           } else {
             std::memset(dst, 0, memory::kPageSize);
           }
@@ -166,6 +185,7 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
       }
     }
   }
+  _mm_sfence();  // the streaming stores above are visible before anyone learns the batch is applied
   // Written: drop the record's pages from this process's page tables (they stay in the guest_memfd),
   // so that receiving a whole guest does not map all of it.
   if (!record.runs.empty()) {
