@@ -63,6 +63,16 @@ TEST_P(SnapshotRoundTripTest, RestoredGuestFinishesWithTheUninterruptedChecksum)
   WriteNewKeyFile(key);
   std::string image = vms.dir.File("vm.img");
   LetTheGuestRun();
+  // A source that resumes after the save must still be there for the checks below: on a slow
+  // build (TSan) its last steps could otherwise end before them, and a finished VMM exits. The
+  // checksum does not depend on the rate; it goes back up on both copies once the checks are done.
+  auto set_rate = [&](const std::string& socket, uint64_t rate) {
+    auto client = migrate::VmmClient::Connect(socket);
+    return client.ok() && client->Ok({{"cmd", "set-rate"}, {"rate", rate}}).ok();
+  };
+  if (!c.stop) {
+    ASSERT_TRUE(set_rate(vms.source_socket, 20));
+  }
 
   std::vector<std::string> args = {"save", "--vmm", vms.source_socket, "--out", image, "--key-file", key, "--json"};
   if (c.stop) args.push_back("--stop");
@@ -85,6 +95,7 @@ TEST_P(SnapshotRoundTripTest, RestoredGuestFinishesWithTheUninterruptedChecksum)
     EXPECT_EQ(wrong.exit_code, 1) << wrong.err;
     EXPECT_THAT(wrong.err, MatchesRegex("gmem-snapshot: restore '.*': the target VMM at '.*' is (running|finished), "
                                         "not incoming \\(start one with gmem-vmm run --incoming\\)\n"));
+    EXPECT_TRUE(set_rate(vms.source_socket, std::stoull(spec.rate)));
   }
   EXPECT_THAT(testing::ListDir(vms.dir.path()), ::testing::Not(::testing::Contains(HasSubstr(".tmp-"))));
 
@@ -94,6 +105,10 @@ TEST_P(SnapshotRoundTripTest, RestoredGuestFinishesWithTheUninterruptedChecksum)
   if (c.stop) restore_args.push_back("--paused");
   auto restore = RunTool(kTool, restore_args);
   ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  // The rate travels with the VM: the restored copy got the slow one the source had at save.
+  if (!c.stop) {
+    EXPECT_TRUE(set_rate(vms.target_socket, std::stoull(spec.rate)));
+  }
   // The VM that resumed is the one that was saved: same VMM digest and checksum at both ends.
   EXPECT_THAT(restore.out, HasSubstr("restored '" + image + "'"));
   EXPECT_THAT(restore.out, HasSubstr("digest " + done.value("digest", std::string("?")) + ", checksum " +
