@@ -129,13 +129,7 @@ Status ImageWriter::WritePages(const PageBatchInput& batch, bool try_compress) {
   size_t runs_bytes = batch.runs.size() * kPageRunSize;
   GMEM_RETURN_IF_ERROR(deferred ? Emit(RecordType::kPages, public_, sealed, runs_bytes, batch.data)
                                 : Emit(RecordType::kPages, public_, sealed));
-  ++pages_records_;
-  if (encoder_.last_was_zstd()) ++zstd_records_;
-  totals_.data_pages += batch.data.size();
-  for (const PageRun& run : batch.runs) {
-    if (run.kind == RunKind::kZero) totals_.zero_pages += run.npages;
-  }
-  totals_.raw_bytes += uint64_t{batch.data.size()} * region->page_size;
+  CountPages(batch, *region, encoder_.last_was_zstd());
   return Status::Ok();
 }
 
@@ -149,24 +143,26 @@ Status ImageWriter::EncodePages(const PageBatchInput& batch, bool try_compress, 
   GMEM_ASSIGN_OR_RETURN(const Region* region, RegionFor(batch.region_id));
   GMEM_RETURN_IF_ERROR(encoder.EncodeInto(batch, *region, out.public_part, out.scratch, out.sealed, try_compress));
   out.zstd = encoder.last_was_zstd();
-  out.data_pages = batch.data.size();
-  out.zero_pages = 0;
-  for (const PageRun& run : batch.runs) {
-    if (run.kind == RunKind::kZero) out.zero_pages += run.npages;
-  }
-  out.raw_bytes = uint64_t{batch.data.size()} * region->page_size;
+  out.batch = &batch;
+  out.region = region;
   return Status::Ok();
 }
 
 Status ImageWriter::WriteEncoded(EncodedPages& encoded) {
   GMEM_RETURN_IF_ERROR(CheckWritable(RecordType::kPages));
   GMEM_RETURN_IF_ERROR(Emit(RecordType::kPages, encoded.public_part, encoded.sealed));
-  ++pages_records_;
-  if (encoded.zstd) ++zstd_records_;
-  totals_.data_pages += encoded.data_pages;
-  totals_.zero_pages += encoded.zero_pages;
-  totals_.raw_bytes += encoded.raw_bytes;
+  CountPages(*encoded.batch, *encoded.region, encoded.zstd);
   return Status::Ok();
+}
+
+void ImageWriter::CountPages(const PageBatchInput& batch, const Region& region, bool zstd) {
+  ++pages_records_;
+  if (zstd) ++zstd_records_;
+  totals_.data_pages += batch.data.size();
+  for (const PageRun& run : batch.runs) {
+    if (run.kind == RunKind::kZero) totals_.zero_pages += run.npages;
+  }
+  totals_.raw_bytes += uint64_t{batch.data.size()} * region.page_size;
 }
 
 Status ImageWriter::WritePrivate(const PrivateRecord& record) {

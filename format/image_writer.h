@@ -47,9 +47,8 @@ class ImageWriter {
     Bytes scratch;
     MutableByteSpan sealed;
     bool zstd = false;
-    uint64_t data_pages = 0;
-    uint64_t zero_pages = 0;
-    uint64_t raw_bytes = 0;
+    const PageBatchInput* batch = nullptr;  // what was encoded (kept alive until written)
+    const Region* region = nullptr;
   };
   Expected<PageBatchEncoder> NewEncoder() const;
   // Reads only what does not change once LAYOUT is known: safe alongside other EncodePages calls
@@ -75,6 +74,8 @@ class ImageWriter {
   Status CheckWritable(RecordType type) const;
   Expected<const Region*> RegionFor(uint32_t id) const;
   // `fill`: sealed[fill_at, end) is gathered from these spans while sealing (RecordSealer::Seal).
+  // Adds a written PAGES record to the counters and END's totals.
+  void CountPages(const PageBatchInput& batch, const Region& region, bool zstd);
   Status Emit(RecordType type, ByteSpan public_part, MutableByteSpan sealed, size_t fill_at = 0,
               std::span<const ByteSpan> fill = {});
 
