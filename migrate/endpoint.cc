@@ -38,7 +38,21 @@ Expected<UniqueFd> ConnectWithRetry(const transport::Uri& uri, int timeout_ms) {
 }
 
 Endpoint MakeEndpoint(UniqueFd fd, const transport::Uri& uri, bool interactive) {
-  return Endpoint{std::make_unique<transport::FdChannel>(std::move(fd), uri.ToString()), interactive};
+  Endpoint endpoint;
+  endpoint.channel = std::make_unique<transport::FdChannel>(std::move(fd), uri.ToString());
+  endpoint.interactive = interactive;
+  return endpoint;
+}
+
+// A file stream bypasses the page cache where it can (null writer/reader: it cannot, e.g. a pipe).
+Endpoint MakeFileEndpoint(UniqueFd fd, const transport::Uri& uri, bool writing) {
+  Endpoint endpoint = MakeEndpoint(std::move(fd), uri, false);
+  if (writing) {
+    endpoint.direct_writer = transport::DirectFileWriter::Start(*endpoint.channel);
+  } else {
+    endpoint.direct_reader = transport::DirectFileReader::Start(*endpoint.channel);
+  }
+  return endpoint;
 }
 
 }  // namespace
@@ -52,13 +66,13 @@ Expected<Endpoint> OpenSourceEndpoint(const transport::Uri& uri, int timeout_ms)
     }
     case transport::Uri::Kind::kFd: {
       GMEM_ASSIGN_OR_RETURN(UniqueFd fd, DupFd(uri.fd));
-      bool interactive = IsStreamSocket(fd.get());
-      return MakeEndpoint(std::move(fd), uri, interactive);
+      if (IsStreamSocket(fd.get())) return MakeEndpoint(std::move(fd), uri, true);
+      return MakeFileEndpoint(std::move(fd), uri, /*writing=*/true);
     }
     case transport::Uri::Kind::kFile: {
       UniqueFd fd(::open(uri.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
       if (!fd.valid()) return ErrnoStatus(Code::kIo, "create '" + uri.path + "'");
-      return MakeEndpoint(std::move(fd), uri, false);
+      return MakeFileEndpoint(std::move(fd), uri, /*writing=*/true);
     }
   }
   return InvalidArgument("unknown endpoint kind");
@@ -108,12 +122,12 @@ Expected<uint16_t> PeekChannelCount(int fd) {
 Expected<Endpoint> OpenSingleTargetEndpoint(const transport::Uri& uri) {
   if (uri.kind == transport::Uri::Kind::kFd) {
     GMEM_ASSIGN_OR_RETURN(UniqueFd fd, DupFd(uri.fd));
-    bool interactive = IsStreamSocket(fd.get());
-    return MakeEndpoint(std::move(fd), uri, interactive);
+    if (IsStreamSocket(fd.get())) return MakeEndpoint(std::move(fd), uri, true);
+    return MakeFileEndpoint(std::move(fd), uri, /*writing=*/false);
   }
   UniqueFd fd(::open(uri.path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoStatus(Code::kIo, "open '" + uri.path + "'");
-  return MakeEndpoint(std::move(fd), uri, false);
+  return MakeFileEndpoint(std::move(fd), uri, /*writing=*/false);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "base/expected.h"
 #include "base/secret.h"
+#include "transport/direct_file.h"
 #include "transport/fd_channel.h"
 #include "transport/handshake.h"
 #include "transport/uri.h"
@@ -19,10 +20,22 @@ struct Endpoint {
   std::unique_ptr<transport::FdChannel> channel;
   // A socket with a peer that can answer (tcp:, unix:, or an fd that is a stream socket).
   bool interactive = false;
+  // A regular file is written or read with O_DIRECT where the filesystem allows it
+  // (transport/direct_file.h): the stream then goes through one of these instead of `channel`.
+  std::unique_ptr<transport::DirectFileWriter> direct_writer;
+  std::unique_ptr<transport::DirectFileReader> direct_reader;
+
+  ByteSink& sink() { return direct_writer != nullptr ? static_cast<ByteSink&>(*direct_writer) : *channel; }
+  ByteSource& source() {
+    return direct_reader != nullptr ? static_cast<ByteSource&>(*direct_reader) : *channel;
+  }
+  // Writes out what the direct writer still holds and waits for it (nothing to do otherwise).
+  Status Flush() { return direct_writer != nullptr ? direct_writer->Finish() : Status::Ok(); }
 };
 
 // Opens the source's end of `uri`: connects tcp:/unix: (retrying for up to `timeout_ms` while the
-// target is not listening yet), takes fd:N over (a dup), or creates file:PATH (mode 0600).
+// target is not listening yet), takes fd:N over (a dup), or creates file:PATH (mode 0600). A
+// regular file gets a direct writer.
 Expected<Endpoint> OpenSourceEndpoint(const transport::Uri& uri, int timeout_ms);
 
 // Runs the channel handshake on an interactive endpoint as channel `channel` of `channel_count`

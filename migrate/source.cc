@@ -158,7 +158,7 @@ Status MigrationSource::StartWriters() {
   auto keys = std::make_shared<const format::StreamKeys>(std::move(stream_keys));
   std::vector<format::ImageWriter> writers;
   for (uint16_t ch = 0; ch < channels; ++ch) {
-    sinks_.push_back(std::make_unique<ThrottledSink>(*endpoints_[ch].channel,
+    sinks_.push_back(std::make_unique<ThrottledSink>(endpoints_[ch].sink(),
                                                      options_.bandwidth_bytes_per_second / channels));
     format::WriterOptions writer_options;
     writer_options.channel = ch;
@@ -446,6 +446,7 @@ Status MigrationSource::StopAndCopy() {
   GMEM_RETURN_IF_ERROR(pool_->writer(0).WriteState(record));
   for (size_t ch = 0; ch < pool_->channels(); ++ch) {
     GMEM_RETURN_IF_ERROR(pool_->writer(ch).Finish().status().WithContext("channel " + std::to_string(ch)));
+    GMEM_RETURN_IF_ERROR(endpoints_[ch].Flush().WithContext("channel " + std::to_string(ch)));
   }
   pool_->SyncWireBytes();
   return CheckCancel();

@@ -86,7 +86,7 @@ Status MigrationTarget::Accept(const std::string& uri_text, bool last) {
   // A single channel has one reader: it leaves zstd batches to a PageDecodePool (Receive).
   reader_options_.defer_zstd = endpoints_.size() == 1;
   GMEM_ASSIGN_OR_RETURN(format::ImageReader reader,
-                        format::ImageReader::Open(*endpoints_[0].channel, StreamKeySource(key_), reader_options_));
+                        format::ImageReader::Open(endpoints_[0].source(), StreamKeySource(key_), reader_options_));
   if (endpoints_[0].interactive && reader.header().stream_id != session_) {
     return AuthError("the stream does not belong to this session (a replayed or spliced stream)");
   }
@@ -318,7 +318,7 @@ Status MigrationTarget::ReceiveChannel(size_t channel) {
   format::ReaderOptions options = reader_options_;
   options.channel = static_cast<uint16_t>(channel);
   GMEM_ASSIGN_OR_RETURN(format::ImageReader reader,
-                        format::ImageReader::OpenChannel(*endpoints_[channel].channel, reader_->keys(), layout_, options));
+                        format::ImageReader::OpenChannel(endpoints_[channel].source(), reader_->keys(), layout_, options));
   for (;;) {
     GMEM_ASSIGN_OR_RETURN(const format::Record* record, reader.Next());
     if (std::holds_alternative<format::EndRecord>(record->body)) {

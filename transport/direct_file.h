@@ -1,0 +1,144 @@
+#pragma once
+// Streaming a large image to or from a regular file with O_DIRECT, so its bytes go between the
+// tool's buffers and the device without passing through the page cache. Writing a fresh file
+// through the page cache first allocates a page-cache page for every 4 KiB: on these machines
+// (memory the outer host has taken back faults in slowly) that made a 1.4 GB save spend more time
+// in the kernel than in the tool, and it pushes everything else out of the cache. A file a save
+// writes this way is not in the cache afterwards, so a restore reads it the same way.
+//
+// Both classes stage the stream in aligned chunks and keep one I/O thread a few chunks ahead
+// (writing behind, or reading ahead), so the device works while the tool encodes or decodes. If
+// the filesystem refuses a direct transfer (EINVAL: no O_DIRECT support, or a short transfer left
+// an unaligned offset), they go on with ordinary reads and writes at the same offsets.
+// O_DIRECT is a flag of the open file description: it is set while they run and cleared by
+// Finish() and by their destructors, so other users of the fd (a header read-back with pread)
+// see a normal file again.
+// Thread-safety: Write/Finish (Read) from one caller at a time; the I/O thread is internal.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/io.h"
+#include "transport/fd_channel.h"
+
+namespace gmem::transport {
+
+struct DirectFileOptions {
+  size_t chunk_bytes = size_t{2} << 20;  // one transfer; a multiple of kDirectAlignment
+  unsigned depth = 4;                    // chunks in flight or waiting
+};
+
+// The alignment of buffers, offsets and lengths of direct transfers (4 KiB covers the logical
+// block size of any device and filesystem we write to).
+inline constexpr size_t kDirectAlignment = 4096;
+
+// A chunk of aligned memory (freed with std::free).
+struct AlignedChunk {
+  struct Free {
+    void operator()(std::byte* p) const;
+  };
+  std::unique_ptr<std::byte, Free> data;
+  size_t size = 0;     // bytes filled
+  uint64_t offset = 0; // where they go in (come from) the file
+  bool eof = false;    // reading: the file ends after this chunk
+};
+
+// Writes `file`'s regular file from its current offset. REQUIRES: `file` outlives the writer and
+// nothing else writes to the fd until Finish().
+class DirectFileWriter final : public ByteSink {
+ public:
+  // A writer for `file`, or null when direct writes cannot be used there: not a regular file, an
+  // O_APPEND fd, an offset that is not aligned, or a filesystem that refuses O_DIRECT. (The
+  // caller then writes through `file` as before.)
+  static std::unique_ptr<DirectFileWriter> Start(FdChannel& file, const DirectFileOptions& options = {});
+  ~DirectFileWriter() override;
+  DirectFileWriter(const DirectFileWriter&) = delete;
+  DirectFileWriter& operator=(const DirectFileWriter&) = delete;
+
+  // Copies `data` into the current chunk; a full chunk goes to the I/O thread. An error of an
+  // earlier chunk's write is returned here (or by Finish()) and repeated from then on.
+  Status Write(ByteSpan data) override;
+  // Writes what is staged, waits for every write, clears O_DIRECT and leaves the fd's offset at
+  // the end of what was written. Idempotent; Write() fails after it.
+  Status Finish();
+
+  // Whether writes still bypass the page cache (false after a fallback).
+  bool direct() const { return direct_.load(); }
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  DirectFileWriter(FdChannel& file, uint64_t offset, const DirectFileOptions& options);
+  Expected<AlignedChunk*> TakeFree();
+  void Submit(AlignedChunk* chunk);
+  void Run();
+  Status WriteChunk(const AlignedChunk& chunk);
+  void Stop();
+
+  FdChannel& file_;
+  size_t chunk_bytes_;
+  std::vector<AlignedChunk> chunks_;
+  AlignedChunk* current_ = nullptr;  // being filled by Write (caller's thread)
+  uint64_t next_offset_;
+  uint64_t bytes_written_ = 0;       // staged by Write
+  std::atomic<bool> direct_{true};
+  bool finished_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<AlignedChunk*> full_;
+  std::vector<AlignedChunk*> free_;
+  bool busy_ = false;  // the I/O thread is writing a chunk
+  bool stop_ = false;
+  Status error_;
+  std::thread thread_;
+};
+
+// Reads `file`'s regular file from its current offset to its end. REQUIRES: `file` outlives the
+// reader and nothing else reads the fd's offset meanwhile.
+class DirectFileReader final : public ByteSource {
+ public:
+  // A reader, or null when direct reads cannot be used (as DirectFileWriter::Start).
+  static std::unique_ptr<DirectFileReader> Start(FdChannel& file, const DirectFileOptions& options = {});
+  ~DirectFileReader() override;
+  DirectFileReader(const DirectFileReader&) = delete;
+  DirectFileReader& operator=(const DirectFileReader&) = delete;
+
+  // Copies from the chunks the I/O thread has read; 0 at the end of the file.
+  Expected<size_t> Read(MutableByteSpan out) override;
+
+  bool direct() const { return direct_.load(); }
+  uint64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  DirectFileReader(FdChannel& file, uint64_t offset, const DirectFileOptions& options);
+  Expected<AlignedChunk*> TakeFull();
+  void Run();
+  Status ReadChunk(AlignedChunk& chunk);
+
+  FdChannel& file_;
+  size_t chunk_bytes_;
+  uint64_t start_offset_;
+  std::vector<AlignedChunk> chunks_;
+  AlignedChunk* current_ = nullptr;  // being consumed by Read (caller's thread)
+  size_t consumed_ = 0;              // of current_
+  bool at_eof_ = false;
+  uint64_t bytes_read_ = 0;
+  std::atomic<bool> direct_{true};
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<AlignedChunk*> full_;
+  std::vector<AlignedChunk*> free_;
+  bool stop_ = false;
+  Status error_;
+  std::thread thread_;
+};
+
+}  // namespace gmem::transport
