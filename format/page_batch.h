@@ -90,6 +90,7 @@ class PageBatchEncoder {
 
   Compression compression_;
   std::unique_ptr<ZSTD_CCtx_s, CCtxDeleter> cctx_;
+  Bytes gather_;  // the DATA pages back to back, for CompressInto
   bool last_was_zstd_ = false;
 };
 
