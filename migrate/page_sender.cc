@@ -135,7 +135,8 @@ Status PageSender::Flush(SourceRegion& region, uint64_t generation, PassStats& s
 
 Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, uint64_t generation,
                         bool skip_zero, uint64_t total, PassStats& stats,
-                        const std::vector<memory::PageHash>* unchanged, size_t region_index) {
+                        const std::vector<memory::PageHash>* unchanged, size_t region_index,
+                        std::vector<memory::PageHash>* record) {
   Status status;
   region_index_ = region_index;
   total_ = total;
@@ -176,8 +177,10 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
     }
     if (!status.ok()) return;
     handled_.push_back(page);
-    if (unchanged != nullptr &&
-        (hole ? memory::ZeroPageHash() : memory::HashPage(src)) == (*unchanged)[page]) {
+    memory::PageHash hash{};
+    if (unchanged != nullptr || record != nullptr) hash = hole ? memory::ZeroPageHash() : memory::HashPage(src);
+    if (record != nullptr) (*record)[page] = hash;
+    if (unchanged != nullptr && hash == (*unchanged)[page]) {
       ++stats.unchanged_pages;  // the parent image has exactly this page
     } else if (hole || IsZeroPage(src)) {
       ++stats.zero_pages;

@@ -55,9 +55,12 @@ class PageSender {
   // `stats`. `skip_zero`: zero pages are not sent, only marked sent. `total` feeds progress.
   // `unchanged` (an incremental stream's pass 1): a page whose content hashes to its entry there
   // is already on the target (the parent has it): it is marked sent, not sent.
+  // `record` (sized to the region): each page handled gets the hash of the content it goes out
+  // with (zero pages, sent or skipped, too), so the table of what the image holds is built as the
+  // pages pass instead of by reading all of memory again at the end.
   Status Send(SourceRegion& region, const memory::PageBitmap& dirty, uint64_t generation, bool skip_zero,
               uint64_t total, PassStats& stats, const std::vector<memory::PageHash>* unchanged = nullptr,
-              size_t region_index = 0);
+              size_t region_index = 0, std::vector<memory::PageHash>* record = nullptr);
 
  private:
   static constexpr uint64_t kWindowPages = 512;

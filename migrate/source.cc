@@ -167,6 +167,9 @@ Status MigrationSource::StartWriters() {
     GMEM_RETURN_IF_ERROR(ch == 0 ? writer.Begin() : writer.Begin(&layout_));
     writers.push_back(std::move(writer));
   }
+  if (options_.record_page_hashes && !endpoints_[0].interactive) {
+    for (const SourceRegion& r : regions_) page_hashes_.emplace_back(r.tracker->attributes().npages());
+  }
   GMEM_RETURN_IF_ERROR(writers[0].WriteLayout(layout_));
   for (const SourceRegion& r : regions_) {
     GMEM_RETURN_IF_ERROR(WriteAttrsOf(writers[0], r, 1));
@@ -367,7 +370,8 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   bool increment = pass == 1 && options_.base != nullptr;
   for (size_t i = 0; i < regions_.size(); ++i) {
     GMEM_RETURN_IF_ERROR(sender_->Send(regions_[i], reports[i].dirty, pass, /*skip_zero=*/pass == 1 && !increment,
-                                       stats.dirty_pages, stats, increment ? &options_.base->hashes[i] : nullptr, i));
+                                       stats.dirty_pages, stats, increment ? &options_.base->hashes[i] : nullptr, i,
+                                       page_hashes_.empty() ? nullptr : &page_hashes_[i]));
   }
   GMEM_RETURN_IF_ERROR(pool_->Drain());
   if (exporter_ != nullptr) {
@@ -420,13 +424,16 @@ Status MigrationSource::StopAndCopy() {
   bool stopped = false;
   GMEM_RETURN_IF_ERROR(RunPass(passes_, /*final=*/true, stopped).WithContext("final pass"));
   if (exporter_ != nullptr) GMEM_RETURN_IF_ERROR(FinishAgentExport().WithContext("agent manifest"));
-  if (options_.record_page_hashes && !endpoints_[0].interactive) {
-    // The table a later incremental save compares against: memory as it is now, paused.
-    unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
-    for (const SourceRegion& r : regions_) {
-      GMEM_ASSIGN_OR_RETURN(std::vector<memory::PageHash> hashes,
-                            memory::HashAllPages(*r.mapping, r.first_gmem_page(), r.tracker->attributes(), threads));
-      for (const format::StateRecord& record : EncodePageHashes(r.region.id, hashes)) {
+  if (!page_hashes_.empty()) {
+    // The table a later incremental save compares against: the hash of every page as it last
+    // went out (every shared page went out in pass 1, sent or skipped as zero), and none for the
+    // pages that are private now: they left through the agent and are never read.
+    for (size_t i = 0; i < regions_.size(); ++i) {
+      std::vector<memory::PageHash>& hashes = page_hashes_[i];
+      regions_[i].tracker->attributes().ForEachRun([&](const memory::AttrRun& run) {
+        if (run.attr != memory::PageAttr::kShared) std::fill_n(hashes.begin() + run.first, run.count, memory::PageHash{});
+      });
+      for (const format::StateRecord& record : EncodePageHashes(regions_[i].region.id, hashes)) {
         GMEM_RETURN_IF_ERROR(pool_->writer(0).WriteState(record));
       }
     }

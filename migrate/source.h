@@ -74,6 +74,9 @@ class MigrationSource {
   DirtyMode mode_ = DirtyMode::kContentHash;
   format::LayoutRecord layout_;
   std::vector<SourceRegion> regions_;
+  // Per region, the hash of each page as it last went out: a file stream's table for later
+  // incremental saves (empty when not recorded).
+  std::vector<std::vector<memory::PageHash>> page_hashes_;
   std::vector<Endpoint> endpoints_;  // channel order
   std::vector<std::unique_ptr<ThrottledSink>> sinks_;
   transport::SessionId session_{};

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "memory/content_hash_source.h"
 #include "migrate/incremental.h"
+#include "migrate/source_region.h"
 #include "migrate/source.h"
 #include "migrate/target.h"
 #include "migrate/vmm_client.h"
@@ -87,9 +89,65 @@ class IncrementalTest : public ::testing::TestWithParam<const char*> {
     return MigrationTarget(options, testing::CopyKey(key_)).Run();
   }
 
+  // The source's memory as it is now, hashed page by page from scratch (per region, layout order).
+  Expected<std::vector<std::vector<memory::PageHash>>> HashSourceMemory() {
+    GMEM_ASSIGN_OR_RETURN(VmmClient client, VmmClient::Connect(vms_->source_socket));
+    std::vector<UniqueFd> fds;
+    GMEM_ASSIGN_OR_RETURN(format::LayoutRecord layout, client.GetMemfds(fds));
+    GMEM_ASSIGN_OR_RETURN(std::vector<RegionAttributes> attrs, client.GetAttributes(layout));
+    GMEM_ASSIGN_OR_RETURN(std::vector<memory::GuestMemfdMapping> mappings, MapRegions(layout, fds));
+    std::vector<std::vector<memory::PageHash>> out;
+    for (size_t i = 0; i < mappings.size(); ++i) {
+      const format::Region& r = layout.regions[i];
+      GMEM_ASSIGN_OR_RETURN(auto hashes,
+                            memory::HashAllPages(mappings[i], r.gmem_offset / r.page_size, attrs[i].map, 2));
+      out.push_back(std::move(hashes));
+    }
+    return out;
+  }
+
+  // What a child of the image at `path` compares against: its recorded page-hash table.
+  Expected<std::vector<std::vector<memory::PageHash>>> RecordedHashes(const std::string& path) {
+    GMEM_ASSIGN_OR_RETURN(IncrementalBase base, LoadIncrementalBase(path, key_));
+    return base.hashes;
+  }
+
   MigrationKey key_ = NewKey();
   std::unique_ptr<VmPair> vms_;
 };
+
+// The table an image records is built from the pages as they go out (not by reading memory again
+// at the end): it must equal the hash of every page of the paused VM, for a full image and for an
+// increment (whose unchanged pages are never sent), in both slot modes.
+TEST_P(IncrementalTest, TheRecordedPageHashesAreThoseOfTheSavedMemory) {
+  GMEM_VMM_SKIP_WITHOUT_KVM();
+  VmSpec spec;
+  spec.slot = GetParam();
+  spec.workload = "dirty:pages=96";
+  spec.steps = "4000";
+  vms_ = std::make_unique<VmPair>(spec);
+  const std::string full = vms_->dir.File("full.gmem");
+  const std::string inc = vms_->dir.File("inc.gmem");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_OK(Save(full, ""));
+  auto now = HashSourceMemory();
+  ASSERT_OK(now);
+  auto recorded = RecordedHashes(full);
+  ASSERT_OK(recorded);
+  ASSERT_EQ(recorded->size(), now->size());
+  for (size_t i = 0; i < now->size(); ++i) EXPECT_TRUE((*recorded)[i] == (*now)[i]) << "region " << i;
+
+  ASSERT_OK(ResumeSource());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto s1 = Save(inc, full);
+  ASSERT_OK(s1);
+  EXPECT_GT(s1->unchanged_pages, 0u);
+  now = HashSourceMemory();
+  ASSERT_OK(now);
+  recorded = RecordedHashes(inc);
+  ASSERT_OK(recorded);
+  for (size_t i = 0; i < now->size(); ++i) EXPECT_TRUE((*recorded)[i] == (*now)[i]) << "region " << i;
+}
 
 TEST_P(IncrementalTest, AChainOfThreeRestoresToTheUninterruptedChecksum) {
   GMEM_VMM_SKIP_WITHOUT_KVM();
