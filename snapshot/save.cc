@@ -77,7 +77,7 @@ Status WriteImage(const SaveOptions& options, migrate::MigrationKey key,
   source.to_uri = "fd:" + std::to_string(file.fd());
   source.stream_name = options.out_path;
   source.channels = 1;
-  // Every image can be a parent: one more read of memory while paused.
+  // Every image can be a parent: the engine hashes each page as it goes out.
   source.record_page_hashes = true;
   source.base = std::move(base);
   source.compression = options.compression;
