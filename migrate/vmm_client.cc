@@ -149,7 +149,10 @@ Expected<json> VmmClient::Ok(json request, std::vector<UniqueFd>* fds) {
   std::string cmd = request.value("cmd", std::string("?"));
   GMEM_ASSIGN_OR_RETURN(json reply, Call(std::move(request), fds));
   if (!reply.value("ok", false)) {
-    return ProtocolError("VMM " + cmd + ": " + reply.value("error", std::string("failed")));
+    // The VMM's message may name the command itself ("prepare-incoming: ..."): say it once.
+    std::string error = reply.value("error", std::string("failed"));
+    if (error.starts_with(cmd + ": ")) error.erase(0, cmd.size() + 2);
+    return ProtocolError("VMM " + cmd + ": " + error);
   }
   return reply;
 }

@@ -247,8 +247,9 @@ TEST(VmmPreparedMemoryTest, LiveMigrationIntoAMisSizedTargetFailsClearly) {
   auto send = RunTool("gmem-migrate", {"send", "--vmm", dir.File("src"), "--to", uri, "--key-file", dir.File("key")});
   EXPECT_NE(send.exit_code, 0);
   EXPECT_NE(recv.Wait(), 0);
-  EXPECT_THAT(recv.err(), ::testing::HasSubstr("the stream's layout (2 regions, 32 MiB) does not match this VM's "
-                                               "--mem 64M --regions 1 (1 region, 64 MiB)"));
+  EXPECT_THAT(recv.err(), ::testing::HasSubstr("VMM prepare-incoming: the stream's layout (2 regions, 32 MiB) does "
+                                               "not match this VM's --mem 64M --regions 1 (1 region, 64 MiB)"));
+  EXPECT_THAT(recv.err(), ::testing::Not(::testing::HasSubstr("prepare-incoming: prepare-incoming")));
   // The source keeps its guest: quit it.
   auto src = ControlClient::Connect(dir.File("src"));
   ASSERT_OK(src);
