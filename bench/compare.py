@@ -49,6 +49,7 @@ CASES = collections.OrderedDict([
     ("plain",      (["tcp_precopy", "tcp_multifd2"], "live, paused 2 GiB guest, hva slots, --insecure-no-encryption")),
     ("enc",        (["tls_precopy", "tls_multifd2", "tcp_multifd2"], "live, paused guest, hva slots, key file")),
     ("zstd",       (["tcp_multifd2_zstd1"], "live, paused guest, hva slots, insecure, --compress zstd:1")),
+    ("plain_none", ([], "as plain with --compress none: checks that auto (plain's default) keeps up")),
     ("plain_gmem", (["tcp_precopy", "tcp_multifd2"], "as plain, gmem slots (no dirty log)")),
     ("enc_gmem",   (["tls_precopy", "tls_multifd2", "tcp_multifd2"], "as enc, gmem slots")),
     ("snap_raw",   (["file_cat"], "snapshot save + restore, paused guest, insecure, --compress none")),
@@ -892,6 +893,8 @@ def run_ours(ctx, case, rep):
         ours_live(ctx, case, rep, "gmem", "enc", img)
     elif case == "zstd":
         ours_live(ctx, case, rep, "hva", "plain", img, compress="zstd:1")
+    elif case == "plain_none":
+        ours_live(ctx, case, rep, "hva", "plain", img, compress="none")
     elif case == "snap_raw":
         ours_snapshot(ctx, case, rep, "none", img)
     elif case == "snap_zstd":
@@ -1018,6 +1021,13 @@ def build_table(ctx, cases):
         t.add("zstd", "wire MB (loopback tx bytes; stream bytes %s)" % cell(mb(vals(ctx, o, "wire_bytes"))),
               cell(a), "tcp_multifd2_zstd1", cell(b), "%.2fx" % r if r else "n/a", "≤ 1.00x", verdict(r, "<=", 1.0),
               "", "", "")
+    if all(c in cases for c in ("plain", "plain_none", "zstd")):
+        # --compress auto (plain's default) against the better of the two it chooses between.
+        auto, none, zstd = (vals(ctx, "ours:" + c, "guest_MBps") for c in ("plain", "plain_none", "zstd"))
+        best = max(none, zstd, key=lambda v: statistics.median(v) if v else 0)
+        r = ratio(auto, best)
+        t.add("plain", "guest MB/s, --compress auto vs the better of none %s and zstd:1 %s" % (cell(none), cell(zstd)),
+              cell(auto), "", "", "%.2fx" % r if r else "n/a", "≥ 0.90x", verdict(r, ">=", 0.9), "", "", "")
     if "plain" in cases:
         o, q = "ours:plain", "qemu:tcp_precopy"
         a = vals(ctx, o, "downtime_ms")
