@@ -4,7 +4,7 @@
 
 #include "base/bytes.h"
 #include "format/image_reader.h"
-#include "transport/fd_channel.h"
+#include "transport/direct_file.h"
 
 namespace gmem::migrate {
 
@@ -104,7 +104,8 @@ Expected<std::vector<std::vector<memory::PageHash>>> PageHashTable::Finish() && 
 }
 
 Expected<IncrementalBase> LoadIncrementalBase(const std::string& path, const MigrationKey& key) {
-  GMEM_ASSIGN_OR_RETURN(transport::FdChannel file, transport::OpenFileForRead(path));
+  GMEM_ASSIGN_OR_RETURN(std::unique_ptr<transport::SequentialFile> input, transport::SequentialFile::Open(path));
+  transport::SequentialFile& file = *input;
   format::ReaderOptions options;
   options.allow_insecure = key.insecure;
   options.expect_eof_after_end = true;

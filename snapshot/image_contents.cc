@@ -9,7 +9,7 @@
 #include "format/image_reader.h"
 #include "migrate/incremental.h"
 #include "snapshot/image_errors.h"
-#include "transport/fd_channel.h"
+#include "transport/direct_file.h"
 
 namespace gmem::snapshot {
 namespace {
@@ -222,9 +222,9 @@ Expected<ImageContents> ReadChainContents(const std::vector<ChainImage>& chain, 
       std::string last = "'" + chain.back().path + "'";
       return st.WithContext(i + 1 == chain.size() ? last : last + ": parent '" + file + "'");
     };
-    auto channel = transport::OpenFileForRead(file);
-    if (!channel.ok()) return channel.status();
-    auto end = ApplyImage(*channel, key, options, /*chained=*/i > 0, out, builder);
+    auto input = transport::SequentialFile::Open(file);
+    if (!input.ok()) return input.status();
+    auto end = ApplyImage(**input, key, options, /*chained=*/i > 0, out, builder);
     if (!end.ok()) return context(end.status());
     if (i > 0) {
       GMEM_RETURN_IF_ERROR(CheckLink(out.header, file, chain[i - 1].path, previous_id, previous_end));

@@ -5,7 +5,7 @@
 #include "format/page_batch.h"
 #include "migrate/incremental.h"
 #include "snapshot/image_errors.h"
-#include "transport/fd_channel.h"
+#include "transport/direct_file.h"
 
 namespace gmem::snapshot {
 namespace {
@@ -125,9 +125,9 @@ Expected<std::vector<VerifiedImage>> VerifyChain(const std::string& path, const 
     bool last = i + 1 == chain.size();
     // The last image is the one the user named: the tool's message names it already.
     auto context = [&](Status st) { return last ? st : st.WithContext("parent '" + file + "'"); };
-    auto channel = transport::OpenFileForRead(file);
-    if (!channel.ok()) return context(channel.status());
-    auto summary = Verify(*channel, key, allow_insecure);
+    auto input = transport::SequentialFile::Open(file);
+    if (!input.ok()) return context(input.status());
+    auto summary = Verify(**input, key, allow_insecure);
     if (!summary.ok()) return context(summary.status());
     if (i > 0) {
       const VerifiedImage& parent = out.back();

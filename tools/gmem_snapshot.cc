@@ -23,7 +23,7 @@
 #include "tools/exit_codes.h"
 #include "tools/key_args.h"
 #include "tools/report_text.h"
-#include "transport/fd_channel.h"
+#include "transport/direct_file.h"
 
 namespace gmem::tools {
 namespace {
@@ -141,9 +141,9 @@ std::string ChainText(const std::vector<T>& chain, PathOf path_of) {
 }
 
 int RunInspect(const std::string& file, bool json) {
-  auto channel = transport::OpenFileForRead(file);
-  if (!channel.ok()) return Fail(kTool, "inspect", channel.status());
-  auto summary = snapshot::Summarize(*channel);
+  auto input = transport::SequentialFile::Open(file);
+  if (!input.ok()) return Fail(kTool, "inspect", input.status());
+  auto summary = snapshot::Summarize(**input);
   if (!summary.ok()) return Fail(kTool, "inspect '" + file + "'", summary.status());
   if (json) {
     PrintJson(SummaryJson(*summary, false));

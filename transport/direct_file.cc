@@ -323,4 +323,17 @@ Expected<size_t> DirectFileReader::Read(MutableByteSpan out) {
   return total;
 }
 
+// ---- SequentialFile ----
+
+Expected<std::unique_ptr<SequentialFile>> SequentialFile::Open(const std::string& path) {
+  GMEM_ASSIGN_OR_RETURN(FdChannel channel, OpenFileForRead(path));
+  std::unique_ptr<SequentialFile> file(new SequentialFile(std::move(channel)));
+  file->direct_ = DirectFileReader::Start(file->channel_);
+  return file;
+}
+
+Expected<size_t> SequentialFile::Read(MutableByteSpan out) {
+  return direct_ != nullptr ? direct_->Read(out) : channel_.Read(out);
+}
+
 }  // namespace gmem::transport

@@ -141,4 +141,18 @@ class DirectFileReader final : public ByteSource {
   std::thread thread_;
 };
 
+// A file opened by name for one sequential read (verify, inspect, diff, a parent's page hashes):
+// direct where it can, as a restore reads. Not movable: the reader points at the channel.
+class SequentialFile final : public ByteSource {
+ public:
+  static Expected<std::unique_ptr<SequentialFile>> Open(const std::string& path);
+  Expected<size_t> Read(MutableByteSpan out) override;
+
+ private:
+  explicit SequentialFile(FdChannel channel) : channel_(std::move(channel)) {}
+
+  FdChannel channel_;
+  std::unique_ptr<DirectFileReader> direct_;  // null: read through channel_
+};
+
 }  // namespace gmem::transport

@@ -210,5 +210,25 @@ TEST(DirectFileTest, AReaderStartsAtTheFdsOffset) {
   EXPECT_EQ(Bytes(got.begin(), got.begin() + static_cast<ptrdiff_t>(*n)), Bytes(data.begin() + 8192, data.end()));
 }
 
+TEST(SequentialFileTest, ReadsAFileByNameAndNamesAMissingOne) {
+  TempDir dir;
+  std::string path = dir.File("image");
+  std::mt19937_64 rng(9);
+  Bytes data = ::gmem::testing::RandomBytes(rng, 3 * (2 << 20) + 5);  // crosses default-size chunks
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  }
+  auto file = SequentialFile::Open(path);
+  ASSERT_OK(file);
+  Bytes got(data.size() + 1);
+  auto n = ReadFull(**file, got);
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, data.size());
+  got.resize(*n);
+  EXPECT_EQ(got, data);
+  EXPECT_THAT(SequentialFile::Open(dir.File("missing")), StatusIs(Code::kIo, "cannot open '" + dir.File("missing")));
+}
+
 }  // namespace
 }  // namespace gmem::transport
