@@ -38,6 +38,8 @@ struct PassStats {
   uint64_t private_pages = 0;    // exported by the guest's agent (sealed blobs)
   uint64_t raw_bytes = 0;    // page bytes read from guest memory
   uint64_t wire_bytes = 0;   // bytes the channel carried in this pass
+  uint64_t windows = 0;      // windows of pages whose residency the sender read (kWindowPages)
+  uint64_t window_us = 0;    // time those reads took
   uint64_t elapsed_us = 0;
 };
 

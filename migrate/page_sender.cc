@@ -1,6 +1,7 @@
 #include "migrate/page_sender.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 namespace gmem::migrate {
@@ -28,11 +29,16 @@ PageSender::~PageSender() {
   if (slot_ != nullptr) pool_->Release(slot_);
 }
 
-void PageSender::LoadWindow(SourceRegion& region, uint64_t page, bool populate) {
+void PageSender::LoadWindow(SourceRegion& region, uint64_t page, bool populate, PassStats& stats) {
   window_ = page / kWindowPages;
   uint64_t first = window_ * kWindowPages;
   uint64_t count = std::min<uint64_t>(kWindowPages, region.region.npages() - first);
+  auto start = std::chrono::steady_clock::now();
   window_known_ = region.mapping->Residency(region.first_gmem_page() + first, count, resident_).ok();
+  // The convergence policy's cost of a window: what a sparse final pass pays for a few pages.
+  ++stats.windows;
+  stats.window_us += static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count());
   if (!window_known_ || !populate) return;
   // Map each run of resident shared pages with one call instead of a fault per page (a
   // guest_memfd has no fault-around). Best effort: a failure only means slower faults.
@@ -164,7 +170,7 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
       }
       slot_ = *slot;
     }
-    if (page / kWindowPages != window_) LoadWindow(region, page, /*populate=*/skip_zero || unchanged != nullptr);
+    if (page / kWindowPages != window_) LoadWindow(region, page, /*populate=*/skip_zero || unchanged != nullptr, stats);
     bool hole = IsHole(page);
     const std::byte* src = region.mapping->PageAddress(region.first_gmem_page() + page);
     std::byte* dst = slot_->pages() + uint64_t{buffered_} * memory::kPageSize;

@@ -21,6 +21,8 @@
 namespace gmem::migrate {
 
 inline constexpr uint32_t kBatchPages = 256;  // 1 MiB of page data per PAGES record
+// Pages whose residency (mincore) the sender reads at once, before it reads any of them.
+inline constexpr uint64_t kWindowPages = 512;
 
 // Tells a sender which pages were converted to private behind its back. The guest may convert
 // a page after the pass read the attributes and then write private data into it; a copy taken
@@ -63,11 +65,9 @@ class PageSender {
               size_t region_index = 0, std::vector<memory::PageHash>* record = nullptr);
 
  private:
-  static constexpr uint64_t kWindowPages = 512;
-
-  // Reads the residency of the 512-page window holding `page` (and, with `populate`, maps its
-  // resident shared pages in one go).
-  void LoadWindow(SourceRegion& region, uint64_t page, bool populate);
+  // Reads the residency of the window holding `page` (and, with `populate`, maps its resident
+  // shared pages in one go). Counts the window and the time of the residency read in `stats`.
+  void LoadWindow(SourceRegion& region, uint64_t page, bool populate, PassStats& stats);
   // Whether `page` (in the loaded window) has no memory behind it: it reads as zeros.
   bool IsHole(uint64_t page) const;
   Status CopyPage(SourceRegion& region, uint64_t page, std::byte* dst);

@@ -38,6 +38,15 @@ Status WriteAttrsOf(format::ImageWriter& writer, const SourceRegion& r, uint64_t
   return writer.WriteAttrs(attrs);
 }
 
+// The page sender's windows that hold a page of `dirty`: it reads the residency of each.
+uint64_t CountWindows(const memory::PageBitmap& dirty) {
+  uint64_t windows = 0;
+  for (uint64_t page = dirty.NextSet(0); page < dirty.npages(); ++windows) {
+    page = dirty.NextSet((page / kWindowPages + 1) * kWindowPages);
+  }
+  return windows;
+}
+
 uint64_t MicrosSince(Clock::time_point t) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t).count());
 }
@@ -318,7 +327,10 @@ Expected<std::vector<memory::DirtyReport>> MigrationSource::BeginPass(bool final
     GMEM_ASSIGN_OR_RETURN(uint64_t conversions, fence_->Conversions());
     sender_->set_attributes_conversions(conversions);
   }
+  Clock::time_point asked = Clock::now();
   GMEM_ASSIGN_OR_RETURN(auto attrs, vmm_->GetAttributes(layout_));
+  // A round trip to the VMM: the switchover is made of such (ConvergencePolicy::EstimateMs).
+  policy_.RecordRoundTrip(MicrosSince(asked));
   if (exporter_ != nullptr) GMEM_RETURN_IF_ERROR(ReportAgentDirty(attrs));
   std::vector<memory::DirtyReport> reports;
   for (size_t i = 0; i < regions_.size(); ++i) {
@@ -346,16 +358,20 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   PassStats stats;
   stats.pass = pass;
   stats.final = final;
-  for (const memory::DirtyReport& report : reports) stats.dirty_pages += report.count();
+  uint64_t dirty_windows = 0;
+  for (const memory::DirtyReport& report : reports) {
+    stats.dirty_pages += report.count();
+    dirty_windows += CountWindows(report.dirty);
+  }
   uint64_t dirty_bytes = stats.dirty_pages * memory::kPageSize;
   if (!final) {
     // The final pass repeats this fixed part with the guest paused: it belongs to the downtime.
     policy_.RecordFixedCost(fixed_us);
-    StopReason reason = policy_.Decide(pass, dirty_bytes);
+    StopReason reason = policy_.Decide(pass, dirty_bytes, dirty_windows);
     if (reason != StopReason::kContinue) {
       stats_.stop_reason = std::string(StopReasonName(reason));
       stats_.pass_limit_hit = reason == StopReason::kPassLimit;
-      stats_.estimated_downtime_ms = policy_.EstimateMs(dirty_bytes);
+      stats_.estimated_downtime_ms = policy_.EstimateMs(dirty_bytes, dirty_windows);
       if (options_.events != nullptr) {
         options_.events->OnSwitchover(stats.dirty_pages, stats_.estimated_downtime_ms, stats_.stop_reason);
       }
@@ -393,7 +409,11 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
   record.elapsed_us = stats.elapsed_us;
   GMEM_RETURN_IF_ERROR(pool_->writer(0).WritePass(record));
   pool_->SyncWireBytes();
-  policy_.RecordPass(dirty_bytes, MicrosSince(send_start));
+  // Page contents only: pass 1 skips zero pages almost for free, and counting them would make the
+  // final pass (the guest's writes: pages with contents) look cheaper than it is.
+  policy_.RecordWindows(stats.windows, stats.window_us);
+  policy_.RecordPass((stats.data_pages + stats.private_pages) * memory::kPageSize,
+                     MicrosSince(send_start) - stats.window_us);
   stats_.data_pages += stats.data_pages;
   stats_.zero_pages += stats.zero_pages;
   stats_.unchanged_pages += stats.unchanged_pages;
