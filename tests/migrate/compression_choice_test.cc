@@ -31,14 +31,15 @@ TEST(CompressionChoiceTest, TriesRawThenZstdFirst) {
   EXPECT_FALSE(choice.Next());
 }
 
-// A fast link with busy cores: raw wins, and zstd is retried rarely enough to cost under 10 %.
+// A fast link with busy cores: raw wins, and zstd is retried rarely enough to cost under 3 %
+// over a 2 GiB guest's batches on one channel.
 TEST(CompressionChoiceTest, OnAFastLinkRawWinsAndLookingCostsLittle) {
   CompressionChoice choice;
   const int64_t raw = 400'000, zstd = 2'000'000;  // 2.6 GB/s vs 0.5 GB/s
   int compressed = RunBatches(choice, 1000, raw, zstd);
   EXPECT_GE(compressed, 2);  // it does look again
   double spent = (1000.0 - compressed) * raw + compressed * zstd;
-  EXPECT_LT(spent, 1.10 * 1000 * raw) << compressed << " compressed batches";
+  EXPECT_LT(spent, 1.03 * 1000 * raw) << compressed << " compressed batches";
 }
 
 // A slow link: the smaller batch wins.
