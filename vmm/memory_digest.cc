@@ -3,10 +3,14 @@
 #include <sys/mman.h>
 #include <xxhash.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "vmm/guest/guest_abi.h"
 #include "vmm/x86_boot.h"
@@ -14,7 +18,8 @@
 namespace gmem::vmm {
 namespace {
 
-constexpr uint64_t kChunkPages = 512;
+constexpr uint64_t kWindowPages = 512;  // residency read at once
+constexpr uint64_t kChunkPages = 16384;  // 64 MiB hashed as one
 
 struct StateDeleter {
   void operator()(XXH3_state_t* s) const { XXH3_freeState(s); }
@@ -31,9 +36,9 @@ void Update64(XXH3_state_t* state, uint64_t v) {
 // and holes as zeros.
 void HashRange(XXH3_state_t* state, const GuestMemory& memory, uint64_t gpa, uint64_t npages) {
   static const std::byte kZeroPage[GMEM_GUEST_PAGE] = {};
-  unsigned char resident[kChunkPages];
+  unsigned char resident[kWindowPages];
   for (uint64_t done = 0; done < npages;) {
-    uint64_t n = npages - done < kChunkPages ? npages - done : kChunkPages;
+    uint64_t n = npages - done < kWindowPages ? npages - done : kWindowPages;
     std::byte* base = memory.HostAddress(gpa + done * GMEM_GUEST_PAGE, n * GMEM_GUEST_PAGE);
     bool known = ::mincore(base, n * GMEM_GUEST_PAGE, resident) == 0;
     for (uint64_t p = 0; p < n; ++p) {
@@ -45,22 +50,53 @@ void HashRange(XXH3_state_t* state, const GuestMemory& memory, uint64_t gpa, uin
   }
 }
 
+struct Chunk {
+  uint64_t gpa = 0;
+  uint64_t npages = 0;
+  uint64_t hash = 0;
+};
+
+// The data pages in chunks of kChunkPages (per region, ascending GPA), each hashed on its own so
+// that `threads` share them: the digest of 2 GiB took 0.2 s on one core, in every save and
+// restore.
+std::vector<Chunk> HashDataChunks(const GuestMemory& memory, unsigned threads) {
+  std::vector<Chunk> chunks;
+  for (const memory::Region& r : memory.layout().regions()) {
+    uint64_t first = r.gpa_base > GMEM_GUEST_DATA_GPA ? r.gpa_base : GMEM_GUEST_DATA_GPA;
+    for (uint64_t gpa = first; gpa < r.gpa_end(); gpa += kChunkPages * GMEM_GUEST_PAGE) {
+      chunks.push_back({gpa, std::min<uint64_t>(kChunkPages, (r.gpa_end() - gpa) / GMEM_GUEST_PAGE), 0});
+    }
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    HashState state(XXH3_createState());
+    for (size_t i; (i = next.fetch_add(1)) < chunks.size();) {
+      XXH3_64bits_reset(state.get());
+      HashRange(state.get(), memory, chunks[i].gpa, chunks[i].npages);
+      chunks[i].hash = XXH3_64bits_digest(state.get());
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads && t < chunks.size(); ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+  return chunks;
+}
+
 }  // namespace
 
 uint64_t MemoryDigest(const GuestMemory& memory, const std::vector<memory::AttributeMap>& attrs) {
   HashState state(XXH3_createState());
   XXH3_64bits_reset(state.get());
-  static constexpr char kTag[] = "gmemkit-memory-v1";
+  static constexpr char kTag[] = "gmemkit-memory-v2";
   XXH3_64bits_update(state.get(), kTag, sizeof(kTag) - 1);
   for (const memory::Region& r : memory.layout().regions()) {
     Update64(state.get(), r.id);
     Update64(state.get(), r.gpa_base);
     Update64(state.get(), r.size_bytes);
   }
-  for (const memory::Region& r : memory.layout().regions()) {
-    uint64_t first = r.gpa_base > GMEM_GUEST_DATA_GPA ? r.gpa_base : GMEM_GUEST_DATA_GPA;
-    if (first < r.gpa_end()) HashRange(state.get(), memory, first, (r.gpa_end() - first) / GMEM_GUEST_PAGE);
-  }
+  unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  for (const Chunk& chunk : HashDataChunks(memory, threads)) Update64(state.get(), chunk.hash);
   uint64_t record_bytes = (DataPages(memory.total_bytes()) + 7) / 8;
   const std::byte* record = memory.HostAddress(GMEM_GUEST_RECORD_GPA, record_bytes);
   if (record != nullptr) XXH3_64bits_update(state.get(), record, record_bytes);
