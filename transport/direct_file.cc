@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace gmem::transport {
 namespace {
@@ -32,6 +33,23 @@ bool PrepareDirect(int fd, uint64_t& offset) {
   return SetDirect(fd, true);  // EINVAL: the filesystem has no direct I/O
 }
 
+// Direct transfers off for the rest of the stream: the page cache from now on.
+Status LeaveDirect(int fd, std::atomic<bool>& direct, const std::string& name) {
+  direct = false;
+  if (!SetDirect(fd, false)) return ErrnoStatus(Code::kIo, name + ": cannot clear O_DIRECT");
+  return Status::Ok();
+}
+
+// Whether a transfer that failed with `err` is tried again: interrupted, or refused as a direct
+// transfer (an unaligned offset after a short one, a filesystem that takes the flag but not the
+// transfer), which then goes through the page cache.
+Expected<bool> Retry(int err, int fd, std::atomic<bool>& direct, const std::string& name) {
+  if (err == EINTR) return true;
+  if (err != EINVAL || !direct) return false;
+  GMEM_RETURN_IF_ERROR(LeaveDirect(fd, direct, name));
+  return true;
+}
+
 bool AllocateChunks(std::vector<AlignedChunk>& chunks, const DirectFileOptions& options) {
   chunks.resize(std::max(options.depth, 2u));
   for (AlignedChunk& chunk : chunks) {
@@ -49,19 +67,27 @@ bool ValidOptions(const DirectFileOptions& options) {
 
 void AlignedChunk::Free::operator()(std::byte* p) const { std::free(p); }
 
+// What starting a writer and a reader share: the checks, the chunks, the I/O thread.
+struct DirectStarter {
+  template <typename Io>
+  static std::unique_ptr<Io> Start(FdChannel& file, const DirectFileOptions& options) {
+    uint64_t offset = 0;
+    if (!ValidOptions(options) || !PrepareDirect(file.fd(), offset)) return nullptr;
+    std::unique_ptr<Io> io(new Io(file, offset, options));
+    if (!AllocateChunks(io->chunks_, options)) {
+      SetDirect(file.fd(), false);
+      return nullptr;
+    }
+    for (AlignedChunk& chunk : io->chunks_) io->free_.push_back(&chunk);
+    io->thread_ = std::thread([p = io.get()] { p->Run(); });
+    return io;
+  }
+};
+
 // ---- DirectFileWriter ----
 
 std::unique_ptr<DirectFileWriter> DirectFileWriter::Start(FdChannel& file, const DirectFileOptions& options) {
-  uint64_t offset = 0;
-  if (!ValidOptions(options) || !PrepareDirect(file.fd(), offset)) return nullptr;
-  std::unique_ptr<DirectFileWriter> writer(new DirectFileWriter(file, offset, options));
-  if (!AllocateChunks(writer->chunks_, options)) {
-    SetDirect(file.fd(), false);
-    return nullptr;
-  }
-  for (AlignedChunk& chunk : writer->chunks_) writer->free_.push_back(&chunk);
-  writer->thread_ = std::thread([w = writer.get()] { w->Run(); });
-  return writer;
+  return DirectStarter::Start<DirectFileWriter>(file, options);
 }
 
 DirectFileWriter::DirectFileWriter(FdChannel& file, uint64_t offset, const DirectFileOptions& options)
@@ -177,19 +203,16 @@ Status DirectFileWriter::WriteChunk(const AlignedChunk& chunk) {
       if (len > kDirectAlignment) {
         len -= len % kDirectAlignment;  // the aligned head direct, the tail in the next round
       } else {
-        direct_ = false;  // the file's last bytes: a direct write cannot end off a block boundary
-        if (!SetDirect(fd, false)) return ErrnoStatus(Code::kIo, file_.name() + ": cannot clear O_DIRECT");
+        // The file's last bytes: a direct write cannot end off a block boundary.
+        GMEM_RETURN_IF_ERROR(LeaveDirect(fd, direct_, file_.name()));
       }
     }
     ssize_t n = ::pwrite(fd, chunk.data.get() + done, len, static_cast<off_t>(chunk.offset + done));
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EINVAL && direct_) {
-        // Refused here (e.g. an unaligned offset after a short write): the page cache from now on.
-        direct_ = false;
-        if (!SetDirect(fd, false)) return ErrnoStatus(Code::kIo, file_.name() + ": cannot clear O_DIRECT");
-        continue;
-      }
+      int err = errno;
+      GMEM_ASSIGN_OR_RETURN(bool retry, Retry(err, fd, direct_, file_.name()));
+      if (retry) continue;
+      errno = err;
       return ErrnoStatus(Code::kIo, file_.name() + ": write failed");
     }
     if (n == 0) return Status(Code::kIo, file_.name() + ": write failed: the file takes no more bytes");
@@ -201,16 +224,7 @@ Status DirectFileWriter::WriteChunk(const AlignedChunk& chunk) {
 // ---- DirectFileReader ----
 
 std::unique_ptr<DirectFileReader> DirectFileReader::Start(FdChannel& file, const DirectFileOptions& options) {
-  uint64_t offset = 0;
-  if (!ValidOptions(options) || !PrepareDirect(file.fd(), offset)) return nullptr;
-  std::unique_ptr<DirectFileReader> reader(new DirectFileReader(file, offset, options));
-  if (!AllocateChunks(reader->chunks_, options)) {
-    SetDirect(file.fd(), false);
-    return nullptr;
-  }
-  for (AlignedChunk& chunk : reader->chunks_) reader->free_.push_back(&chunk);
-  reader->thread_ = std::thread([r = reader.get()] { r->Run(); });
-  return reader;
+  return DirectStarter::Start<DirectFileReader>(file, options);
 }
 
 DirectFileReader::DirectFileReader(FdChannel& file, uint64_t offset, const DirectFileOptions& options)
@@ -261,12 +275,10 @@ Status DirectFileReader::ReadChunk(AlignedChunk& chunk) {
     ssize_t n = ::pread(fd, chunk.data.get() + chunk.size, chunk_bytes_ - chunk.size,
                         static_cast<off_t>(chunk.offset + chunk.size));
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EINVAL && direct_) {
-        direct_ = false;
-        if (!SetDirect(fd, false)) return ErrnoStatus(Code::kIo, file_.name() + ": cannot clear O_DIRECT");
-        continue;
-      }
+      int err = errno;
+      GMEM_ASSIGN_OR_RETURN(bool retry, Retry(err, fd, direct_, file_.name()));
+      if (retry) continue;
+      errno = err;
       return ErrnoStatus(Code::kIo, file_.name() + ": read failed");
     }
     if (n == 0) {

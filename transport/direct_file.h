@@ -50,6 +50,8 @@ struct AlignedChunk {
   bool eof = false;    // reading: the file ends after this chunk
 };
 
+struct DirectStarter;
+
 // Writes `file`'s regular file from its current offset. REQUIRES: `file` outlives the writer and
 // nothing else writes to the fd until Finish().
 class DirectFileWriter final : public ByteSink {
@@ -74,6 +76,7 @@ class DirectFileWriter final : public ByteSink {
   uint64_t bytes_written() const { return bytes_written_; }
 
  private:
+  friend struct DirectStarter;
   DirectFileWriter(FdChannel& file, uint64_t offset, const DirectFileOptions& options);
   Expected<AlignedChunk*> TakeFree();
   void Submit(AlignedChunk* chunk);
@@ -117,6 +120,7 @@ class DirectFileReader final : public ByteSource {
   uint64_t bytes_read() const { return bytes_read_; }
 
  private:
+  friend struct DirectStarter;
   DirectFileReader(FdChannel& file, uint64_t offset, const DirectFileOptions& options);
   Expected<AlignedChunk*> TakeFull();
   void Run();
