@@ -97,7 +97,6 @@ class DirectFileWriter final : public ByteSink {
   std::condition_variable cv_;
   std::deque<AlignedChunk*> full_;
   std::vector<AlignedChunk*> free_;
-  bool busy_ = false;  // the I/O thread is writing a chunk
   bool stop_ = false;
   Status error_;
   std::thread thread_;
