@@ -40,7 +40,7 @@ PageHash ZeroPageHash();
 // The hash of every page of the region of `attrs.npages()` pages that starts at guest_memfd page
 // `first_page` of `mapping`, as it is now: holes (no memory behind them) hash as the zero page
 // without being touched; private pages are PageHash{} and never read. `threads` share the work.
-// For a paused VM (a snapshot's table of what it holds).
+// For a paused VM. (A save builds its table as the pages go out; tests check it against this.)
 Expected<std::vector<PageHash>> HashAllPages(const GuestMemfdMapping& mapping, uint64_t first_page,
                                              const AttributeMap& attrs, unsigned threads);
 

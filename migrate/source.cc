@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include "format/keys.h"
 #include "format/stream_keys.h"

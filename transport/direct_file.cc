@@ -67,48 +67,42 @@ bool ValidOptions(const DirectFileOptions& options) {
 
 void AlignedChunk::Free::operator()(std::byte* p) const { std::free(p); }
 
-// What starting a writer and a reader share: the checks, the chunks, the I/O thread.
-struct DirectStarter {
-  template <typename Io>
-  static std::unique_ptr<Io> Start(FdChannel& file, const DirectFileOptions& options) {
-    uint64_t offset = 0;
-    if (!ValidOptions(options) || !PrepareDirect(file.fd(), offset)) return nullptr;
-    std::unique_ptr<Io> io(new Io(file, offset, options));
-    if (!AllocateChunks(io->chunks_, options)) {
-      SetDirect(file.fd(), false);
-      return nullptr;
-    }
-    for (AlignedChunk& chunk : io->chunks_) io->free_.push_back(&chunk);
-    io->thread_ = std::thread([p = io.get()] { p->Run(); });
-    return io;
+template <typename Io>
+std::unique_ptr<Io> DirectFileIo::Start(FdChannel& file, const DirectFileOptions& options) {
+  uint64_t offset = 0;
+  if (!ValidOptions(options) || !PrepareDirect(file.fd(), offset)) return nullptr;
+  std::unique_ptr<Io> io(new Io(file, offset, options));
+  if (!AllocateChunks(io->chunks_, options)) {
+    SetDirect(file.fd(), false);
+    return nullptr;
   }
-};
-
-// ---- DirectFileWriter ----
-
-std::unique_ptr<DirectFileWriter> DirectFileWriter::Start(FdChannel& file, const DirectFileOptions& options) {
-  return DirectStarter::Start<DirectFileWriter>(file, options);
+  for (AlignedChunk& chunk : io->chunks_) io->free_.push_back(&chunk);
+  io->thread_ = std::thread([p = io.get()] { p->Run(); });
+  return io;
 }
 
-DirectFileWriter::DirectFileWriter(FdChannel& file, uint64_t offset, const DirectFileOptions& options)
-    : file_(file), chunk_bytes_(options.chunk_bytes), next_offset_(offset) {}
-
-DirectFileWriter::~DirectFileWriter() {
-  if (!finished_) {
-    std::lock_guard lock(mu_);
-    full_.clear();  // a writer dropped before Finish() is a failed stream: nothing more to write
-  }
-  Stop();
-  SetDirect(file_.fd(), false);
-}
-
-void DirectFileWriter::Stop() {
+void DirectFileIo::StopThread() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+// ---- DirectFileWriter ----
+
+std::unique_ptr<DirectFileWriter> DirectFileWriter::Start(FdChannel& file, const DirectFileOptions& options) {
+  return DirectFileIo::Start<DirectFileWriter>(file, options);
+}
+
+DirectFileWriter::~DirectFileWriter() {
+  if (!finished_) {
+    std::lock_guard lock(mu_);
+    full_.clear();  // a writer dropped before Finish() is a failed stream: nothing more to write
+  }
+  StopThread();
+  SetDirect(file_.fd(), false);
 }
 
 Expected<AlignedChunk*> DirectFileWriter::TakeFree() {
@@ -162,7 +156,7 @@ Status DirectFileWriter::Finish() {
     if (current_->size > 0) Submit(current_);
     current_ = nullptr;
   }
-  Stop();  // the thread writes everything queued before it stops
+  StopThread();  // the thread writes everything queued before it stops
   direct_ = false;
   if (!SetDirect(file_.fd(), false)) return ErrnoStatus(Code::kIo, file_.name() + ": cannot clear O_DIRECT");
   if (::lseek(file_.fd(), static_cast<off_t>(next_offset_), SEEK_SET) < 0) {
@@ -224,19 +218,11 @@ Status DirectFileWriter::WriteChunk(const AlignedChunk& chunk) {
 // ---- DirectFileReader ----
 
 std::unique_ptr<DirectFileReader> DirectFileReader::Start(FdChannel& file, const DirectFileOptions& options) {
-  return DirectStarter::Start<DirectFileReader>(file, options);
+  return DirectFileIo::Start<DirectFileReader>(file, options);
 }
 
-DirectFileReader::DirectFileReader(FdChannel& file, uint64_t offset, const DirectFileOptions& options)
-    : file_(file), chunk_bytes_(options.chunk_bytes), start_offset_(offset) {}
-
 DirectFileReader::~DirectFileReader() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  StopThread();
   SetDirect(file_.fd(), false);
 }
 

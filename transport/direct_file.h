@@ -50,48 +50,33 @@ struct AlignedChunk {
   bool eof = false;    // reading: the file ends after this chunk
 };
 
-struct DirectStarter;
-
-// Writes `file`'s regular file from its current offset. REQUIRES: `file` outlives the writer and
-// nothing else writes to the fd until Finish().
-class DirectFileWriter final : public ByteSink {
+// What a direct writer and reader share: the file, the aligned chunks, the I/O thread that drains
+// or fills them, the two queues between it and the caller, and the first error.
+class DirectFileIo {
  public:
-  // A writer for `file`, or null when direct writes cannot be used there: not a regular file, an
-  // O_APPEND fd, an offset that is not aligned, or a filesystem that refuses O_DIRECT. (The
-  // caller then writes through `file` as before.)
-  static std::unique_ptr<DirectFileWriter> Start(FdChannel& file, const DirectFileOptions& options = {});
-  ~DirectFileWriter() override;
-  DirectFileWriter(const DirectFileWriter&) = delete;
-  DirectFileWriter& operator=(const DirectFileWriter&) = delete;
+  DirectFileIo(const DirectFileIo&) = delete;
+  DirectFileIo& operator=(const DirectFileIo&) = delete;
 
-  // Copies `data` into the current chunk; a full chunk goes to the I/O thread. An error of an
-  // earlier chunk's write is returned here (or by Finish()) and repeated from then on.
-  Status Write(ByteSpan data) override;
-  // Writes what is staged, waits for every write, clears O_DIRECT and leaves the fd's offset at
-  // the end of what was written. Idempotent; Write() fails after it.
-  Status Finish();
-
-  // Whether writes still bypass the page cache (false after a fallback).
+  // Whether transfers still bypass the page cache (false after a fallback).
   bool direct() const { return direct_.load(); }
-  uint64_t bytes_written() const { return bytes_written_; }
 
- private:
-  friend struct DirectStarter;
-  DirectFileWriter(FdChannel& file, uint64_t offset, const DirectFileOptions& options);
-  Expected<AlignedChunk*> TakeFree();
-  void Submit(AlignedChunk* chunk);
-  void Run();
-  Status WriteChunk(const AlignedChunk& chunk);
-  void Stop();
+ protected:
+  DirectFileIo(FdChannel& file, const DirectFileOptions& options) : file_(file), chunk_bytes_(options.chunk_bytes) {}
+  ~DirectFileIo() = default;
+
+  // A started `Io` (DirectFileWriter or DirectFileReader: its Run() on the I/O thread), or null
+  // when direct transfers cannot be used for `file` (see DirectFileWriter::Start).
+  template <typename Io>
+  static std::unique_ptr<Io> Start(FdChannel& file, const DirectFileOptions& options);
+  // Tells the I/O thread to stop and joins it. The derived destructor calls it first: Run() uses
+  // the derived object.
+  void StopThread();
 
   FdChannel& file_;
-  size_t chunk_bytes_;
+  const size_t chunk_bytes_;
   std::vector<AlignedChunk> chunks_;
-  AlignedChunk* current_ = nullptr;  // being filled by Write (caller's thread)
-  uint64_t next_offset_;
-  uint64_t bytes_written_ = 0;       // staged by Write
+  AlignedChunk* current_ = nullptr;  // being filled (written) or consumed (read) by the caller
   std::atomic<bool> direct_{true};
-  bool finished_ = false;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -102,46 +87,64 @@ class DirectFileWriter final : public ByteSink {
   std::thread thread_;
 };
 
+// Writes `file`'s regular file from its current offset. REQUIRES: `file` outlives the writer and
+// nothing else writes to the fd until Finish().
+class DirectFileWriter final : public ByteSink, public DirectFileIo {
+ public:
+  // A writer for `file`, or null when direct writes cannot be used there: not a regular file, an
+  // O_APPEND fd, an offset that is not aligned, or a filesystem that refuses O_DIRECT. (The
+  // caller then writes through `file` as before.)
+  static std::unique_ptr<DirectFileWriter> Start(FdChannel& file, const DirectFileOptions& options = {});
+  ~DirectFileWriter() override;
+
+  // Copies `data` into the current chunk; a full chunk goes to the I/O thread. An error of an
+  // earlier chunk's write is returned here (or by Finish()) and repeated from then on.
+  Status Write(ByteSpan data) override;
+  // Writes what is staged, waits for every write, clears O_DIRECT and leaves the fd's offset at
+  // the end of what was written. Idempotent; Write() fails after it.
+  Status Finish();
+
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  friend class DirectFileIo;
+  DirectFileWriter(FdChannel& file, uint64_t offset, const DirectFileOptions& options)
+      : DirectFileIo(file, options), next_offset_(offset) {}
+  Expected<AlignedChunk*> TakeFree();
+  void Submit(AlignedChunk* chunk);
+  void Run();
+  Status WriteChunk(const AlignedChunk& chunk);
+
+  uint64_t next_offset_;
+  uint64_t bytes_written_ = 0;  // staged by Write
+  bool finished_ = false;
+};
+
 // Reads `file`'s regular file from its current offset to its end. REQUIRES: `file` outlives the
 // reader and nothing else reads the fd's offset meanwhile.
-class DirectFileReader final : public ByteSource {
+class DirectFileReader final : public ByteSource, public DirectFileIo {
  public:
   // A reader, or null when direct reads cannot be used (as DirectFileWriter::Start).
   static std::unique_ptr<DirectFileReader> Start(FdChannel& file, const DirectFileOptions& options = {});
   ~DirectFileReader() override;
-  DirectFileReader(const DirectFileReader&) = delete;
-  DirectFileReader& operator=(const DirectFileReader&) = delete;
 
   // Copies from the chunks the I/O thread has read; 0 at the end of the file.
   Expected<size_t> Read(MutableByteSpan out) override;
 
-  bool direct() const { return direct_.load(); }
   uint64_t bytes_read() const { return bytes_read_; }
 
  private:
-  friend struct DirectStarter;
-  DirectFileReader(FdChannel& file, uint64_t offset, const DirectFileOptions& options);
+  friend class DirectFileIo;
+  DirectFileReader(FdChannel& file, uint64_t offset, const DirectFileOptions& options)
+      : DirectFileIo(file, options), start_offset_(offset) {}
   Expected<AlignedChunk*> TakeFull();
   void Run();
   Status ReadChunk(AlignedChunk& chunk);
 
-  FdChannel& file_;
-  size_t chunk_bytes_;
   uint64_t start_offset_;
-  std::vector<AlignedChunk> chunks_;
-  AlignedChunk* current_ = nullptr;  // being consumed by Read (caller's thread)
-  size_t consumed_ = 0;              // of current_
+  size_t consumed_ = 0;  // of current_
   bool at_eof_ = false;
   uint64_t bytes_read_ = 0;
-  std::atomic<bool> direct_{true};
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<AlignedChunk*> full_;
-  std::vector<AlignedChunk*> free_;
-  bool stop_ = false;
-  Status error_;
-  std::thread thread_;
 };
 
 // A file opened by name for one sequential read (verify, inspect, diff, a parent's page hashes):
