@@ -61,6 +61,10 @@ class ImageReader {
   // Empty until LAYOUT was read (channel 0).
   const LayoutRecord& layout() const { return layout_; }
   uint64_t offset() const { return offset_; }
+  // Swaps the buffer that holds the last record's bytes with `other`. The last record's spans (a
+  // deferred PagesRecord::zstd_frame) stay valid and now point into `other`; the reader reads on
+  // into the buffer it got, growing it as needed.
+  void ExchangeBuffer(Bytes& other) { buffer_.swap(other); }
   // Bytes the reader holds for record bodies (grows with the largest record actually received).
   size_t buffer_bytes() const { return buffer_.capacity(); }
 

@@ -45,7 +45,7 @@ void PageDecodePool::Work() {
   }
 }
 
-Status PageDecodePool::Submit(const format::PagesRecord& record) {
+Status PageDecodePool::Submit(const format::PagesRecord& record, const Exchange& exchange) {
   Item* item = nullptr;
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -65,7 +65,13 @@ Status PageDecodePool::Submit(const format::PagesRecord& record) {
   r.runs = record.runs;
   r.data = {};
   r.zstd_frame = {};
-  item->frame.assign(record.zstd_frame.begin(), record.zstd_frame.end());
+  if (exchange) {
+    exchange(item->buffer);  // record.zstd_frame now points into item->buffer
+    item->frame = record.zstd_frame;
+  } else {
+    item->buffer.assign(record.zstd_frame.begin(), record.zstd_frame.end());
+    item->frame = item->buffer;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(item);

@@ -2,8 +2,8 @@
 // PageDecodePool: decompresses and applies the zstd PAGES of a single-channel stream (a snapshot
 // file) on worker threads while the channel's reader goes on reading and authenticating records,
 // so restoring a compressed image keeps both cores busy. The reader hands over each batch it has
-// authenticated and checked (ImageReader with ReaderOptions::defer_zstd); the pool copies what it
-// needs, so the reader may move on at once. Batches of one pass are distinct pages and later
+// authenticated and checked (ImageReader with ReaderOptions::defer_zstd); the pool copies the frame,
+// or takes the reader's whole buffer in exchange for a spare one, so the reader may move on at once. Batches of one pass are distinct pages and later
 // passes win by generation (as across channels), so the order they are applied in does not matter.
 // Thread-safety: Submit/Drain from the reader's thread only; `apply` runs on the workers, several
 // at a time.
@@ -24,6 +24,9 @@ namespace gmem::migrate {
 class PageDecodePool {
  public:
   using Apply = std::function<Status(const format::PagesRecord&)>;
+  // Swaps the buffer that holds a record's zstd frame with the spare it is given
+  // (ImageReader::ExchangeBuffer): the frame then lives in the pool's buffer, uncopied.
+  using Exchange = std::function<void(Bytes& spare)>;
 
   PageDecodePool(unsigned workers, Apply apply);
   ~PageDecodePool();  // stops and joins; batches not yet applied are dropped
@@ -31,15 +34,17 @@ class PageDecodePool {
   PageDecodePool& operator=(const PageDecodePool&) = delete;
 
   // Queues `record` (a deferred zstd batch: record.zstd_frame set), waiting for a free buffer;
-  // the first worker error instead.
-  Status Submit(const format::PagesRecord& record);
+  // the first worker error instead. With `exchange`, the pool takes the buffer record.zstd_frame
+  // points into instead of copying the frame.
+  Status Submit(const format::PagesRecord& record, const Exchange& exchange = nullptr);
   // Waits until every submitted batch was applied; the first error, if any.
   Status Drain();
 
  private:
   struct Item {
     format::PagesRecord record;
-    Bytes frame;
+    Bytes buffer;     // holds the frame: a copy, or the reader's buffer taken in exchange
+    ByteSpan frame;   // the frame within `buffer`
   };
   void Work();
 

@@ -363,7 +363,10 @@ Status MigrationTarget::Receive() {
       const auto* pages = std::get_if<format::PagesRecord>(&record->body);
       if (pages != nullptr && !pages->zstd_frame.empty()) {
         if (options_.cancel != nullptr && options_.cancel->load()) return Status(Code::kCancelled, "cancelled");
-        GMEM_RETURN_IF_ERROR(decode_pool->Submit(*pages).WithContext("record " + std::to_string(record->index)));
+        // The pool takes the reader's buffer (the frame is in it) and gives a spare back.
+        auto exchange = [this](Bytes& spare) { reader_->ExchangeBuffer(spare); };
+        GMEM_RETURN_IF_ERROR(
+            decode_pool->Submit(*pages, exchange).WithContext("record " + std::to_string(record->index)));
         std::lock_guard<std::mutex> lock(apply_mu_);
         ++result_.records;
         continue;

@@ -61,6 +61,42 @@ TEST(PageDecodePoolTest, EveryDeferredBatchIsDecompressedAndApplied) {
   }
 }
 
+// The reader's side of ImageReader::ExchangeBuffer: a buffer it reads each record into.
+TEST(PageDecodePoolTest, AFrameTakenInExchangeIsNotCopiedAndSurvivesTheReaderReadingOn) {
+  auto decoder = format::PageBatchDecoder::Create();
+  ASSERT_OK(decoder);
+  std::mutex mu;
+  std::map<uint64_t, Bytes> applied;
+  PageDecodePool pool(2, [&](const format::PagesRecord& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    applied[r.runs[0].first_page] = Bytes(r.data.begin(), r.data.end());
+    return Status::Ok();
+  });
+  Bytes reader_buffer;
+  for (uint64_t first = 0; first < 200; first += 2) {
+    Deferred d = MakeDeferred(first, *decoder);
+    reader_buffer.assign(d.record.zstd_frame.begin(), d.record.zstd_frame.end());
+    d.record.zstd_frame = reader_buffer;
+    const std::byte* frame_at = reader_buffer.data();
+    const std::byte* taken_at = nullptr;
+    ASSERT_OK(pool.Submit(d.record, [&](Bytes& spare) {
+      reader_buffer.swap(spare);
+      taken_at = spare.data();
+    }));
+    EXPECT_EQ(taken_at, frame_at) << "the pool took the buffer itself";
+    // The reader reads its next record into the spare it got back.
+    std::fill(reader_buffer.begin(), reader_buffer.end(), std::byte{0xff});
+  }
+  ASSERT_OK(pool.Drain());
+  ASSERT_EQ(applied.size(), 100u);
+  for (uint64_t first = 0; first < 200; first += 2) {
+    Bytes want = format::testing::MakePage(format::testing::PageKind::kText, first);
+    Bytes second = format::testing::MakePage(format::testing::PageKind::kText, first + 1);
+    want.insert(want.end(), second.begin(), second.end());
+    EXPECT_EQ(applied[first], want) << "batch at " << first;
+  }
+}
+
 TEST(PageDecodePoolTest, TheFirstFailureStopsSubmitAndDrain) {
   auto decoder = format::PageBatchDecoder::Create();
   ASSERT_OK(decoder);
