@@ -525,7 +525,7 @@ void MigrationSource::Recover() {
 Expected<MigrationStats> MigrationSource::Run() {
   start_ = Clock::now();
   Status st = Attach().WithContext("attach to the source VMM");
-  if (st.ok()) st = Connect().WithContext("connect to " + options_.to_uri);
+  if (st.ok()) st = Connect().WithContext("connect to the target");
   if (st.ok() && options_.events != nullptr) {
     uint64_t total = 0;
     for (const SourceRegion& r : regions_) total += r.region.npages();

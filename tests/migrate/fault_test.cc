@@ -108,6 +108,19 @@ TEST_F(FaultTest, ConnectionCutMidStreamLeavesTheSourceRunning) {
   ExpectTargetDiscarded();
 }
 
+// No target: the error names the endpoint once (it once said "connect to X: connect to X: ...").
+TEST_F(FaultTest, NoTargetListeningIsOneClearErrorAndTheSourceRunsOn) {
+  std::string uri = "unix:" + vms_->dir.File("nobody.sock");
+  SourceOptions options;
+  options.vmm_socket = vms_->source_socket;
+  options.to_uri = uri;
+  auto source = MigrationSource(std::move(options), NewKey()).Run();
+  ASSERT_FALSE(source.ok());
+  EXPECT_EQ(source.status().code(), Code::kIo);
+  EXPECT_EQ(source.status().message(), "connect to the target: connect to " + uri);
+  ExpectSourceFinishes();
+}
+
 // A failure after the engine's own pause resumes only a VM that was running when it came: a VM
 // its user had paused stays paused.
 TEST_F(FaultTest, AFailedMigrationLeavesAVmItsUserPausedPaused) {
