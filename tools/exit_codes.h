@@ -2,6 +2,7 @@
 // The exit codes every gmemkit tool uses, and the one place that turns a Status into a one-line
 // message and an exit code (STYLE.md, "Errors"). Documented in README.md, "Exit codes".
 
+#include <span>
 #include <string_view>
 
 #include "base/status.h"
@@ -23,6 +24,17 @@ enum ExitCode : int {
   // gmem-soak only: the soak ran and saw anomalies (its report lists them). No Status maps to it.
   kExitAnomalies = 11,
 };
+
+// What an exit code means, as the manual pages state it (EXIT STATUS). `tool` empty: every tool
+// uses it; else only that tool does.
+struct ExitCodeDoc {
+  ExitCode code;
+  std::string_view tool;
+  std::string_view meaning;
+};
+
+// Every ExitCode, in increasing order.
+std::span<const ExitCodeDoc> ExitCodeDocs();
 
 ExitCode ExitCodeFor(Code code);
 

@@ -1,5 +1,7 @@
 #include "tools/exit_codes.h"
 
+#include <vector>
+
 #include "tests/testutil/testutil.h"
 
 namespace gmem::tools {
@@ -27,6 +29,18 @@ TEST(ExitCodesTest, DifferAndAnomaliesAreToolOutcomesNoStatusMapsTo) {
     EXPECT_NE(ExitCodeFor(code), kExitDiffer);
     EXPECT_NE(ExitCodeFor(code), kExitAnomalies);
   }
+}
+
+TEST(ExitCodesTest, EveryCodeIsDocumentedOnceInOrderWithTheToolThatAloneUsesIt) {
+  std::vector<int> codes;
+  for (const ExitCodeDoc& doc : ExitCodeDocs()) {
+    codes.push_back(doc.code);
+    EXPECT_FALSE(doc.meaning.empty()) << doc.code;
+    EXPECT_EQ(doc.tool, doc.code == kExitDiffer ? "gmem-snapshot" : doc.code == kExitAnomalies ? "gmem-soak" : "")
+        << doc.code;
+  }
+  EXPECT_EQ(codes, (std::vector<int>{kExitOk, kExitUsage, kExitBadInput, kExitKey, kExitIo, kExitPeer, kExitPlatform,
+                                     kExitCancelled, kExitDiffer, kExitAnomalies}));
 }
 
 TEST(ExitCodesTest, FailPrintsOneLine) {
