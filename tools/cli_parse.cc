@@ -6,10 +6,22 @@
 #include <string>
 
 #include "tools/exit_codes.h"
+#include "tools/man_page.h"
 
 namespace gmem::tools {
+namespace {
+
+int PrintManPage(const CLI::App& app, std::string_view tool) {
+  auto page = ManPage(app, tool, ManualProse(tool));
+  if (!page.ok()) return Fail(tool, kHelpManFlag, page.status());
+  std::fwrite(page->data(), 1, page->size(), stdout);
+  return std::fflush(stdout) == 0 ? kExitOk : kExitIo;
+}
+
+}  // namespace
 
 std::optional<int> ParseArgs(CLI::App& app, int argc, char** argv, std::string_view tool) {
+  if (argc == 2 && std::string_view(argv[1]) == kHelpManFlag) return PrintManPage(app, tool);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -14,9 +14,13 @@ class App;
 
 namespace gmem::tools {
 
+// The one argument that makes ParseArgs print the manual page (tools/man_page.h) instead: not a
+// CLI11 flag, so --help does not list it; the build runs it to write build/man/<tool>.1.
+inline constexpr std::string_view kHelpManFlag = "--help-man";
+
 // Parses argv into `app`. Returns nullopt when the command should run; otherwise the exit code
-// to return at once: 0 after --help (printed), kExitUsage after a bad flag, reported as one line
-// "<tool>: <problem> (see --help)".
+// to return at once: 0 after --help (printed) or kHelpManFlag alone (the page printed), kExitUsage
+// after a bad flag, reported as one line "<tool>: <problem> (see --help)".
 std::optional<int> ParseArgs(CLI::App& app, int argc, char** argv, std::string_view tool);
 
 // --compress: "zstd" (level unchanged), "zstd:LEVEL" (-7..19) or "none"; kInvalidArgument
