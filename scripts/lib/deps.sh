@@ -21,8 +21,9 @@ GMEM_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzz preset: clang, the libFuzzer/sanitizer runtimes, a symbolizer
   clang "libclang-rt-${GMEM_LLVM_VERSION}-dev" "llvm-${GMEM_LLVM_VERSION}"
-  # command-line tools the tests and scripts call; CA roots for fetching over https
-  zstd ca-certificates
+  # command-line tools the tests and scripts call (groff: the manual pages' check renders them);
+  # CA roots for fetching over https
+  zstd groff-base ca-certificates
   # gmem-soak's test network: ip, tc and ss (iproute2), packet loss rules (nft)
   iproute2 nftables
 )
