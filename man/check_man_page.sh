@@ -84,7 +84,7 @@ $(diff <(printf '%s\n' "$expected") <(printf '%s\n' "$listed") | grep '^[<>]' ||
   help_subs="$(help_names "$help_text" "Subcommands:" | sort)"
   pages_subs="$(sed -n "s/^\.SS \"$label \([^ ]*\)\"\$/\1/p" "$page" | sort)"
   [[ "$help_subs" == "$pages_subs" ]] ||
-    fail "'$label': subcommands in --help ($(echo $help_subs)) and in the page ($(echo $pages_subs)) differ"
+    fail "'$label': subcommands in --help (${help_subs//$'\n'/ }) and in the page (${pages_subs//$'\n'/ }) differ"
 }
 
 check_command ""
