@@ -26,7 +26,8 @@ std::string DirtyReport::ToString() const {
     if (by_source[k] == 0) continue;
     out += sep;
     out += DirtySourceKindName(static_cast<DirtySourceKind>(k));
-    out += " " + std::to_string(by_source[k]);
+    out += ' ';
+    out += std::to_string(by_source[k]);
     sep = ", ";
   }
   return out;
