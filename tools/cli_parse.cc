@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "base/version.h"
 #include "tools/exit_codes.h"
 #include "tools/man_page.h"
 
@@ -21,12 +22,17 @@ int PrintManPage(const CLI::App& app, std::string_view tool) {
 }  // namespace
 
 std::optional<int> ParseArgs(CLI::App& app, int argc, char** argv, std::string_view tool) {
+  // Before the manual page is made, so the page lists it as --help does.
+  app.set_version_flag("--version", std::string(tool) + " (gmemkit) " + std::string(LibraryVersionString()),
+                       "print the gmemkit version and exit");
   if (argc == 2 && std::string_view(argv[1]) == kHelpManFlag) return PrintManPage(app, tool);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s: %s (see --help)\n", std::string(tool).c_str(), e.what());

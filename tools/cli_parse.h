@@ -18,8 +18,9 @@ namespace gmem::tools {
 // CLI11 flag, so --help does not list it; the build runs it to write build/man/<tool>.1.
 inline constexpr std::string_view kHelpManFlag = "--help-man";
 
-// Parses argv into `app`. Returns nullopt when the command should run; otherwise the exit code
-// to return at once: 0 after --help (printed) or kHelpManFlag alone (the page printed), kExitUsage
+// Parses argv into `app` (adding --version). Returns nullopt when the command should run; otherwise
+// the exit code to return at once: 0 after --help or --version (printed) or kHelpManFlag alone
+// (the page printed), kExitUsage
 // after a bad flag, reported as one line "<tool>: <problem> (see --help)".
 std::optional<int> ParseArgs(CLI::App& app, int argc, char** argv, std::string_view tool);
 

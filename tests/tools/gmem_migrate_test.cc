@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/secret.h"
+#include "base/version.h"
 #include "format/keys.h"
 #include "tests/testutil/testutil.h"
 
@@ -81,6 +82,16 @@ TEST(GmemMigrateCliTest, BadFlagsAreUsageErrors) {
   auto help = RunTool("gmem-migrate", {"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.out, HasSubstr("keygen"));
+}
+
+// Every tool answers --version (added by ParseArgs) with the library it was built with.
+TEST(ToolVersionTest, EveryToolPrintsTheGmemkitVersion) {
+  for (const char* tool : {"gmem-migrate", "gmem-snapshot", "gmem-soak", "gmem-vmm"}) {
+    auto r = RunTool(tool, {"--version"});
+    EXPECT_EQ(r.exit_code, 0) << tool;
+    EXPECT_EQ(r.out, std::string(tool) + " (gmemkit) " + std::string(LibraryVersionString()) + "\n");
+    EXPECT_EQ(r.err, "") << tool;
+  }
 }
 
 }  // namespace
