@@ -12,7 +12,7 @@
 #include "format/keys.h"
 #include "format/wire.h"
 #include "migrate/convergence.h"
-#include "migrate/vmm_client.h"
+#include "migrate/vmm_control.h"
 
 namespace gmem::migrate {
 
@@ -89,6 +89,9 @@ struct IncrementalBase;  // migrate/incremental.h
 struct SourceOptions {
   std::string vmm_socket;
   int vmm_connect_timeout_ms = 10000;  // the VMM may still be starting
+  // The VMM to drive instead of connecting to vmm_socket (not owned; must outlive Run()): how an
+  // embedding VMM (the C API) hands itself over. Null: vmm_socket.
+  VmmControl* vmm = nullptr;
   std::string to_uri;
   // Connections (tcp:/unix:), each with its own compressing and sealing thread. file:/fd:
   // streams always use one.
@@ -123,6 +126,9 @@ struct SourceOptions {
 struct TargetOptions {
   std::string vmm_socket;
   int vmm_connect_timeout_ms = 10000;
+  // The VMM to drive instead of connecting to vmm_socket (not owned; must outlive Run()): how an
+  // embedding VMM (the C API) hands itself over. Null: vmm_socket.
+  VmmControl* vmm = nullptr;
   std::string from_uri;
   // An incremental image's ancestors (file: or fd: URIs), oldest first: applied before from_uri,
   // each checked to be the parent of the next (stream id and END digest). The target resumes only

@@ -19,7 +19,7 @@ agent::SessionId AgentSessionId(const transport::SessionId& session) {
   return out;
 }
 
-Expected<AgentConnection> ConnectAgent(const std::string& vmm_socket, const format::LayoutRecord& layout,
+Expected<AgentConnection> ConnectAgent(VmmControl& vmm, const format::LayoutRecord& layout,
                                        const std::vector<const memory::GuestMemfdMapping*>& mappings) {
   for (size_t i = 0; i < layout.regions.size(); ++i) {
     const format::Region& r = layout.regions[i];
@@ -32,8 +32,7 @@ Expected<AgentConnection> ConnectAgent(const std::string& vmm_socket, const form
     region.page_size = r.page_size;
     region.gmem_flags = r.gmem_flags;
     AgentConnection out;
-    GMEM_ASSIGN_OR_RETURN(agent::VmmSocketDoorbell doorbell, agent::VmmSocketDoorbell::Connect(vmm_socket));
-    out.doorbell = std::make_unique<agent::VmmSocketDoorbell>(std::move(doorbell));
+    GMEM_ASSIGN_OR_RETURN(out.doorbell, vmm.ConnectAgentDoorbell());
     GMEM_ASSIGN_OR_RETURN(agent::AgentClient client, agent::AgentClient::ForMapping(*mappings[i], region, *out.doorbell));
     out.client = std::make_unique<agent::AgentClient>(std::move(client));
     return out;

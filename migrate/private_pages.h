@@ -21,6 +21,7 @@
 #include "base/expected.h"
 #include "format/records.h"
 #include "memory/guest_memfd_mapping.h"
+#include "migrate/vmm_control.h"
 #include "transport/handshake.h"
 
 namespace gmem::migrate {
@@ -42,13 +43,13 @@ agent::SessionId AgentSessionId(const transport::SessionId& session);
 
 // A VM's agent as the host reaches it: the doorbell and the client over the host's mapping.
 struct AgentConnection {
-  std::unique_ptr<agent::VmmSocketDoorbell> doorbell;
+  std::unique_ptr<agent::Doorbell> doorbell;
   std::unique_ptr<agent::AgentClient> client;
 };
 
-// Connects to the agent of the VM behind `vmm_socket` whose regions are `layout` (mapped as
+// Connects to the agent of the VM behind `vmm` whose regions are `layout` (mapped as
 // `mappings`, layout order). kInvalidArgument if no region holds the agent area.
-Expected<AgentConnection> ConnectAgent(const std::string& vmm_socket, const format::LayoutRecord& layout,
+Expected<AgentConnection> ConnectAgent(VmmControl& vmm, const format::LayoutRecord& layout,
                                        const std::vector<const memory::GuestMemfdMapping*>& mappings);
 
 // The AGENT_SHARE message's text: the importer's share and key id, and back.

@@ -62,10 +62,10 @@ Bytes ToBytes(const std::string& s) {
 // The VMM's view: its conversion count (`query`) and attributes (`get-attributes`).
 class MigrationSource::VmmConversionFence final : public ConversionFence {
  public:
-  VmmConversionFence(VmmClient& vmm, const format::LayoutRecord& layout) : vmm_(vmm), layout_(layout) {}
+  VmmConversionFence(VmmControl& vmm, const format::LayoutRecord& layout) : vmm_(vmm), layout_(layout) {}
   Expected<uint64_t> Conversions() override {
-    GMEM_ASSIGN_OR_RETURN(nlohmann::json info, vmm_.Ok({{"cmd", "query"}}));
-    latest_ = info.value("conversions", uint64_t{0});
+    GMEM_ASSIGN_OR_RETURN(VmmInfo info, vmm_.Query());
+    latest_ = info.conversions;
     return latest_;
   }
   Expected<bool> IsPrivateNow(size_t region_index, uint64_t page) override {
@@ -79,7 +79,7 @@ class MigrationSource::VmmConversionFence final : public ConversionFence {
   }
 
  private:
-  VmmClient& vmm_;
+  VmmControl& vmm_;
   const format::LayoutRecord& layout_;
   uint64_t latest_ = 0;
   uint64_t view_conversions_ = 0;
@@ -97,15 +97,13 @@ Status MigrationSource::CheckCancel() const {
 }
 
 Status MigrationSource::Attach() {
-  GMEM_ASSIGN_OR_RETURN(VmmClient client, VmmClient::Connect(options_.vmm_socket, options_.vmm_connect_timeout_ms));
-  vmm_.emplace(std::move(client));
-  GMEM_ASSIGN_OR_RETURN(nlohmann::json info, vmm_->Ok({{"cmd", "query"}}));
-  std::string state = info.value("state", std::string());
-  if (state != "running" && state != "paused") return InvalidArgument("the source VM is " + state);
-  was_running_ = state == "running";
-  const nlohmann::json agent_info = info.value("agent", nlohmann::json::object());
-  agent_capable_ = agent_info.value("available", false) && agent_info.value("provisioned", false);
-  mode_ = info.value("slot", std::string()) == "hva" ? DirtyMode::kKvmDirtyLog : DirtyMode::kContentHash;
+  GMEM_ASSIGN_OR_RETURN(vmm_, AttachVmmControl(options_.vmm, options_.vmm_socket, options_.vmm_connect_timeout_ms,
+                                               own_vmm_));
+  GMEM_ASSIGN_OR_RETURN(VmmInfo info, vmm_->Query());
+  if (info.state != "running" && info.state != "paused") return InvalidArgument("the source VM is " + info.state);
+  was_running_ = info.state == "running";
+  agent_capable_ = info.agent_available && info.agent_provisioned;
+  mode_ = info.kvm_dirty_log ? DirtyMode::kKvmDirtyLog : DirtyMode::kContentHash;
   std::vector<UniqueFd> fds;
   GMEM_ASSIGN_OR_RETURN(layout_, vmm_->GetMemfds(fds));
   GMEM_ASSIGN_OR_RETURN(auto attrs, vmm_->GetAttributes(layout_));
@@ -200,7 +198,7 @@ Status MigrationSource::StartWriters() {
 Status MigrationSource::ConnectOwnAgent() {
   std::vector<const memory::GuestMemfdMapping*> mappings;
   for (const SourceRegion& r : regions_) mappings.push_back(r.mapping.get());
-  GMEM_ASSIGN_OR_RETURN(agent_, ConnectAgent(options_.vmm_socket, layout_, mappings));
+  GMEM_ASSIGN_OR_RETURN(agent_, ConnectAgent(*vmm_, layout_, mappings));
   return Status::Ok();
 }
 
@@ -517,7 +515,7 @@ Status MigrationSource::Switchover() {
 }
 
 void MigrationSource::Recover() {
-  if (!paused_ || committed_ || !vmm_.has_value()) return;
+  if (!paused_ || committed_ || vmm_ == nullptr) return;
   vmm_->Resume().IgnoreError();  // best effort: the error that brought us here is what to report
   paused_ = false;
 }

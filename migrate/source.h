@@ -1,13 +1,14 @@
 #pragma once
 // MigrationSource: the source side of a live migration (docs/migration.md). Attaches to the VMM
-// through its control socket, streams layout and attributes, runs precopy passes driven by the
-// per-attribute dirty tracker until the convergence policy stops them, pauses the vCPUs, sends
-// the rest with the vCPU/device state and END, and runs the two-phase switchover.
+// through its control socket or a VmmControl (SourceOptions::vmm), streams layout and attributes,
+// runs precopy passes driven by the per-attribute dirty tracker until the convergence policy stops
+// them, pauses the vCPUs, sends the rest with the vCPU/device state and END, and runs the two-phase
+// switchover.
 //
-// Outcomes: success — the target runs and the source VMM was told to quit (sockets), or the
-// stream is complete and the source VM is left paused (file:/fd: streams). Any failure or cancel
-// before the target's READY leaves the source VM running (resumed if this engine paused it). A
-// connection lost after READY leaves the source paused and the error says "in doubt".
+// Outcomes: success — the target runs and the source VMM was told to quit (sockets), or the stream
+// is complete and the source VM is left paused (file:/fd: streams). Any failure or cancel before
+// the target's READY leaves the source VM running (resumed if this engine paused it). A connection
+// lost after READY leaves the source paused and the error says "in doubt".
 // Thread-safety: one Run() per object, on one thread.
 
 #include <memory>
@@ -70,7 +71,8 @@ class MigrationSource {
 
   SourceOptions options_;
   MigrationKey key_;
-  std::optional<VmmClient> vmm_;
+  std::unique_ptr<VmmClient> own_vmm_;  // when connected through options_.vmm_socket
+  VmmControl* vmm_ = nullptr;
   DirtyMode mode_ = DirtyMode::kContentHash;
   format::LayoutRecord layout_;
   std::vector<SourceRegion> regions_;

@@ -60,9 +60,12 @@ size_t MigrationTarget::RegionIndex(uint32_t region_id) const {
 }
 
 Status MigrationTarget::AttachVmm() {
-  GMEM_ASSIGN_OR_RETURN(VmmClient client, VmmClient::Connect(options_.vmm_socket, options_.vmm_connect_timeout_ms));
-  vmm_.emplace(std::move(client));
+  GMEM_ASSIGN_OR_RETURN(vmm_, AttachVmmControl(options_.vmm, options_.vmm_socket, options_.vmm_connect_timeout_ms,
+                                               own_vmm_));
   GMEM_ASSIGN_OR_RETURN(std::string state, vmm_->State());
+  if (state != "incoming" && options_.vmm != nullptr) {  // an embedding VMM (the C API)
+    return InvalidArgument("the target VM is " + state + ", not incoming: restore and receive need fresh memory");
+  }
   if (state != "incoming") {
     return InvalidArgument("the target VMM at '" + options_.vmm_socket + "' is " + state +
                            ", not incoming (start one with gmem-vmm run --incoming)");
@@ -203,7 +206,7 @@ Status MigrationTarget::ConnectOwnAgent() {
   if (agent_.client != nullptr) return Status::Ok();  // an earlier image of the chain connected
   std::vector<const memory::GuestMemfdMapping*> mappings;
   for (const memory::GuestMemfdMapping& m : mappings_) mappings.push_back(&m);
-  GMEM_ASSIGN_OR_RETURN(agent_, ConnectAgent(options_.vmm_socket, layout_, mappings));
+  GMEM_ASSIGN_OR_RETURN(agent_, ConnectAgent(*vmm_, layout_, mappings));
   return Status::Ok();
 }
 

@@ -1,14 +1,14 @@
 #pragma once
 // MigrationTarget: the target side of a live migration (docs/migration.md). Accepts the stream,
-// verifies every record (the reader checks seals, grammar and END), builds the incoming VM
-// through its VMM's control socket — layout first, shared pages written in place through the
-// guest_memfd mappings, newest generation winning, then attributes and vCPU state — checks that
-// the VMM's digest equals the source's at pause, and runs the two-phase switchover: READY, then
-// resume only on COMMIT.
+// verifies every record (the reader checks seals, grammar and END), builds the incoming VM through
+// its VMM's control socket or a VmmControl (TargetOptions::vmm) — layout first, shared pages
+// written in place through the guest_memfd mappings, newest generation winning, then attributes and
+// vCPU state — checks that the VMM's digest equals the source's at pause, and runs the two-phase
+// switchover: READY, then resume only on COMMIT.
 //
-// The target VM never resumes on an incomplete or unverified stream: any failure before READY
-// sends ABORT (when a peer can hear it) and tells the incoming VMM to quit (the copy is
-// discarded). A connection lost after READY leaves the target paused, "in doubt".
+// The target VM never resumes on an incomplete or unverified stream: any failure before READY sends
+// ABORT (when a peer can hear it) and tells the incoming VMM to quit (the copy is discarded). A
+// connection lost after READY leaves the target paused, "in doubt".
 // Thread-safety: one Run() per object, on one thread.
 
 #include <array>
@@ -70,7 +70,8 @@ class MigrationTarget {
 
   TargetOptions options_;
   MigrationKey key_;
-  std::optional<VmmClient> vmm_;
+  std::unique_ptr<VmmClient> own_vmm_;  // when connected through options_.vmm_socket
+  VmmControl* vmm_ = nullptr;
   std::vector<Endpoint> endpoints_;  // channel order
   transport::SessionId session_{};
   std::optional<format::ImageReader> reader_;  // channel 0

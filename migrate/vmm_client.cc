@@ -98,7 +98,7 @@ Expected<VmmClient> VmmClient::Connect(const std::string& path, int timeout_ms) 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     auto fd = transport::ConnectUnix(path);
-    if (fd.ok()) return VmmClient(std::move(fd).value());
+    if (fd.ok()) return VmmClient(std::move(fd).value(), path);
     if (std::chrono::steady_clock::now() >= deadline) {
       return std::move(fd).status().WithContext("VMM control socket");
     }
@@ -161,9 +161,16 @@ Status VmmClient::Pause() { return Ok({{"cmd", "pause"}}).status(); }
 Status VmmClient::Resume() { return Ok({{"cmd", "resume"}}).status(); }
 Status VmmClient::Quit() { return Ok({{"cmd", "quit"}}).status(); }
 
-Expected<std::string> VmmClient::State() {
-  GMEM_ASSIGN_OR_RETURN(json reply, Ok({{"cmd", "query"}}));
-  return reply.value("state", std::string());
+Expected<VmmInfo> VmmClient::Query() {
+  GMEM_ASSIGN_OR_RETURN(json info, Ok({{"cmd", "query"}}));
+  VmmInfo out;
+  out.state = info.value("state", std::string());
+  out.kvm_dirty_log = info.value("slot", std::string()) == "hva";
+  out.conversions = info.value("conversions", uint64_t{0});
+  const json agent = info.value("agent", json::object());
+  out.agent_available = agent.value("available", false);
+  out.agent_provisioned = agent.value("provisioned", false);
+  return out;
 }
 
 Expected<format::LayoutRecord> VmmClient::GetMemfds(std::vector<UniqueFd>& fds) {
@@ -251,6 +258,19 @@ Status VmmClient::PrepareIncoming(const format::LayoutRecord& layout, std::vecto
   if (!(got == layout)) return ProtocolError("prepare-incoming: the VMM built another layout");
   if (fds.size() != layout.regions.size()) return ProtocolError("prepare-incoming: fd count does not match");
   return Status::Ok();
+}
+
+Expected<VmmControl*> AttachVmmControl(VmmControl* given, const std::string& socket, int timeout_ms,
+                                       std::unique_ptr<VmmClient>& owned) {
+  if (given != nullptr) return given;
+  GMEM_ASSIGN_OR_RETURN(VmmClient client, VmmClient::Connect(socket, timeout_ms));
+  owned = std::make_unique<VmmClient>(std::move(client));
+  return owned.get();
+}
+
+Expected<std::unique_ptr<agent::Doorbell>> VmmClient::ConnectAgentDoorbell() {
+  GMEM_ASSIGN_OR_RETURN(agent::VmmSocketDoorbell doorbell, agent::VmmSocketDoorbell::Connect(path_));
+  return std::unique_ptr<agent::Doorbell>(std::make_unique<agent::VmmSocketDoorbell>(std::move(doorbell)));
 }
 
 }  // namespace gmem::migrate

@@ -89,6 +89,7 @@ Expected<RestoreResult> Restore(const RestoreOptions& options, migrate::Migratio
   migrate::TargetOptions target;
   target.vmm_socket = options.vmm_socket;
   target.vmm_connect_timeout_ms = options.vmm_connect_timeout_ms;
+  target.vmm = options.vmm;
   target.parents = std::move(parents);
   // The engine takes a dup of this fd, which shares its offset (still 0: the check used pread),
   // so it reads the very file that was checked. Not a socket: the engine reads to END, requires

@@ -26,6 +26,8 @@ namespace gmem::snapshot {
 struct RestoreOptions {
   std::string vmm_socket;
   int vmm_connect_timeout_ms = 2000;
+  // The VMM to restore into instead of the one at vmm_socket (not owned; migrate::TargetOptions::vmm).
+  migrate::VmmControl* vmm = nullptr;
   std::string in_path;
   // Where the parents of an incremental image are looked up (empty: in_path's directory).
   std::string parent_dir;

@@ -72,6 +72,7 @@ Status WriteImage(const SaveOptions& options, migrate::MigrationKey key,
   migrate::SourceOptions source;
   source.vmm_socket = options.vmm_socket;
   source.vmm_connect_timeout_ms = options.vmm_connect_timeout_ms;
+  source.vmm = options.vmm;
   // A regular file is not interactive: the engine writes the complete stream with the VMM's
   // digest in STATE, skips the switchover and leaves the VM paused.
   source.to_uri = "fd:" + std::to_string(file.fd());
@@ -100,7 +101,7 @@ Status WriteImage(const SaveOptions& options, migrate::MigrationKey key,
 
 // Resumes the VM this call paused, after a failure. (The engine found it paused, so it never
 // resumes it itself; a VM the user had paused is not touched.)
-void ResumeAfterFailure(migrate::VmmClient& vmm) {
+void ResumeAfterFailure(migrate::VmmControl& vmm) {
   vmm.Resume().IgnoreError();  // best effort: the error that brought us here is the one to report
 }
 
@@ -121,8 +122,11 @@ Expected<SaveResult> Save(const SaveOptions& options, migrate::MigrationKey key)
     GMEM_ASSIGN_OR_RETURN(base, LoadParent(options, key));
     GMEM_RETURN_IF_ERROR(CheckCancel(options.cancel));
   }
-  GMEM_ASSIGN_OR_RETURN(migrate::VmmClient vmm,
-                        migrate::VmmClient::Connect(options.vmm_socket, options.vmm_connect_timeout_ms));
+  std::unique_ptr<migrate::VmmClient> own_vmm;
+  GMEM_ASSIGN_OR_RETURN(migrate::VmmControl * control,
+                        migrate::AttachVmmControl(options.vmm, options.vmm_socket, options.vmm_connect_timeout_ms,
+                                                  own_vmm));
+  migrate::VmmControl& vmm = *control;
   SaveResult result;
   GMEM_ASSIGN_OR_RETURN(result.state_before, vmm.State());
   if (result.state_before != "running" && result.state_before != "paused") {

@@ -24,6 +24,8 @@ namespace gmem::snapshot {
 struct SaveOptions {
   std::string vmm_socket;
   int vmm_connect_timeout_ms = 2000;
+  // The VMM to save instead of the one at vmm_socket (not owned; migrate::SourceOptions::vmm).
+  migrate::VmmControl* vmm = nullptr;
   std::string out_path;
   // An incremental save: the parent image (read and verified in full with the same key before
   // the VM is paused; it must carry page hashes and the VM's layout). Empty: a full image.

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "migrate/vmm_client.h"
 #include "tests/snapshot/snapshot_testing.h"
 #include "tests/vmm/vmm_process.h"
 
