@@ -34,7 +34,8 @@ class CallbackVmm final : public migrate::VmmControl {
   Expected<migrate::VmmInfo> Query() override;
   Status Pause() override;
   Status Resume() override;
-  // Calls `discard` (if given): the engines quit a VMM only to discard an incoming copy.
+  // Calls `discard` (if given): the engines quit a VMM to discard an incoming copy, or the source
+  // after the target took over.
   Status Quit() override;
   Expected<format::LayoutRecord> GetMemfds(std::vector<UniqueFd>& fds) override;
   Expected<std::vector<migrate::RegionAttributes>> GetAttributes(const format::LayoutRecord& layout) override;

@@ -1,9 +1,9 @@
 /* gmemkit.h: the stable C API of gmemkit (docs/c-api.md).
  *
- * A VMM written in C, C++ or Rust embeds gmemkit's snapshot engine through this header, without
- * gmemkit's control socket: it hands over its guest memory (one guest_memfd per region) and a
- * table of callbacks (run state, pause/resume, vCPU/device state, memory attributes, dirty log),
- * and calls gmemkit_snapshot_save() / gmemkit_snapshot_restore().
+ * A VMM written in C, C++ or Rust embeds gmemkit's snapshot and migration engines through this
+ * header, without gmemkit's control socket: it hands over its guest memory (one guest_memfd per
+ * region) and a table of callbacks (run state, pause/resume, vCPU/device state, memory
+ * attributes, dirty log), and calls gmemkit_snapshot_save() / _restore() or gmemkit_migrate_send() / _receive().
  *
  * Stability: GMEMKIT_API_VERSION changes only when an existing declaration changes meaning or
  * layout. New functions, and new members at the END of the structs that carry a `struct_size`
@@ -48,7 +48,7 @@ typedef enum gmemkit_code {
   GMEMKIT_ERR_AUTH = 3,             /* wrong key, or the image was tampered with */
   GMEMKIT_ERR_INCOMPATIBLE = 4,     /* well-formed but not for this build (newer version, ...) */
   GMEMKIT_ERR_PROTOCOL = 5,         /* the VMM's answers broke the contract (e.g. wrong layout) */
-  GMEMKIT_ERR_PEER_ABORTED = 6,     /* reserved for live migration */
+  GMEMKIT_ERR_PEER_ABORTED = 6,     /* the migration peer gave up, vanished, or left it in doubt */
   GMEMKIT_ERR_KVM = 7,              /* a KVM ioctl failed */
   GMEMKIT_ERR_UNSUPPORTED = 8,      /* this build, kernel or VMM lacks the feature */
   GMEMKIT_ERR_INVALID_ARGUMENT = 9, /* the caller passed something wrong */
@@ -128,7 +128,8 @@ typedef struct gmemkit_vmm_callbacks {
    * it again after a save or restore (resume). */
   int (*pause)(void* ctx);
   int (*resume)(void* ctx);
-  /* Optional: a failed restore tells the VMM to discard its incoming, half-written memory. */
+  /* Optional: this copy of the VM is no longer the VM: after a failed restore or receive (its
+   * memory is half-written), or after a send completed (the VM runs on the receiver). */
   int (*discard)(void* ctx);
   /* The vCPU/device state, an opaque non-empty blob: get_state appends it to `out` (save),
    * set_state loads it (restore, before resume). */
@@ -222,6 +223,51 @@ typedef struct gmemkit_restore_result {
  * called once the memory was touched. `result` may be NULL. */
 int gmemkit_snapshot_restore(gmemkit_vm* vm, const gmemkit_key* key, const gmemkit_restore_options* options,
                              gmemkit_restore_result* result, gmemkit_error* err);
+
+/* ---- Live migration ----------------------------------------------------------------------- */
+
+typedef struct gmemkit_migrate_options {
+  size_t struct_size; /* sizeof(gmemkit_migrate_options) */
+  /* The peer: a URI ("tcp:HOST:PORT" or "unix:PATH"; the receiver listens there, the sender
+   * connects), or, when uri is NULL, `fd`: a connected stream socket (borrowed; e.g. one end of a
+   * socketpair, or a connection the VMM set up itself). */
+  const char* uri;
+  int fd;
+  /* Sender only. */
+  uint32_t channels;        /* parallel connections over a URI (0: 2); an fd carries one */
+  uint64_t max_downtime_ms; /* the pause the precopy aims for (0: 300) */
+  uint32_t max_passes;      /* precopy passes at most, the first included (0: 30) */
+  int compression;          /* GMEMKIT_COMPRESSION_* */
+  int verify_memory;        /* nonzero: both sides compare the VMs' digests before the switch */
+  /* Receiver only. */
+  int timeout_ms;           /* how long to wait for the sender to connect (0: forever) */
+  int leave_paused;         /* nonzero: do not call resume when the VM arrived */
+} gmemkit_migrate_options;
+
+typedef struct gmemkit_migrate_result {
+  uint64_t wire_bytes;
+  uint64_t data_pages;
+  uint64_t zero_pages;
+  uint32_t passes;      /* sender: precopy passes, the final one included */
+  uint64_t downtime_ms; /* sender: from the pause to the receiver's resume */
+  uint64_t total_ms;
+  int resumed;          /* receiver: the VM runs */
+} gmemkit_migrate_result;
+
+/* Sends the running (or paused) VM to a receiver: precopy passes while the guest runs (changes
+ * found by dirty_log, or by comparing page contents), then pause, the rest with the state, and a
+ * two-phase switchover. On success the VM runs on the receiver and this side's `discard` is
+ * called. A failure before the receiver confirmed leaves this VM running (resumed if this call
+ * paused it); a connection lost after it leaves the VM paused, and the message says "in doubt".
+ * The key must be a key, not a passphrase (the channel's handshake proves it). */
+int gmemkit_migrate_send(gmemkit_vm* vm, const gmemkit_key* key, const gmemkit_migrate_options* options,
+                         gmemkit_migrate_result* result, gmemkit_error* err);
+
+/* Receives a VM into `vm` (run state GMEMKIT_RUN_INCOMING; memory as for a restore) and resumes
+ * it only after every record verified and the sender committed. Any failure before that calls
+ * `discard` and the VM never runs. */
+int gmemkit_migrate_receive(gmemkit_vm* vm, const gmemkit_key* key, const gmemkit_migrate_options* options,
+                            gmemkit_migrate_result* result, gmemkit_error* err);
 
 #ifdef __cplusplus
 } /* extern "C" */

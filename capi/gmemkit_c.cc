@@ -1,9 +1,8 @@
-// The C API (capi/gmemkit.h) over the snapshot engine: handles, keys, error reporting, and the
-// calls into snapshot::Save/Restore with a CallbackVmm in place of the control socket.
+// The C API (capi/gmemkit.h): version, code names, keys, vms and their memory, and the calls into
+// snapshot::Save/Restore with a CallbackVmm in place of the control socket.
 
 #include "capi/gmemkit.h"
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -11,85 +10,13 @@
 
 #include "base/secret.h"
 #include "capi/buffer.h"
-#include "capi/callback_vmm.h"
+#include "capi/handles.h"
 #include "format/keys.h"
 #include "snapshot/restore.h"
 #include "snapshot/save.h"
 
-struct gmemkit_key {
-  gmem::migrate::MigrationKey key;
-};
-
-struct gmemkit_vm {
-  explicit gmemkit_vm(const gmemkit_vmm_callbacks& callbacks) : vmm(callbacks) {}
-  gmem::capi::CallbackVmm vmm;
-  std::atomic<bool> cancel{false};
-};
-
 namespace gmem::capi {
 namespace {
-
-static_assert(std::atomic<bool>::is_always_lock_free, "gmemkit_vm_cancel must be async-signal-safe");
-
-int CodeOf(Code code) {
-  switch (code) {
-    case Code::kOk: return GMEMKIT_OK;
-    case Code::kIo: return GMEMKIT_ERR_IO;
-    case Code::kCorrupt: return GMEMKIT_ERR_CORRUPT;
-    case Code::kAuth: return GMEMKIT_ERR_AUTH;
-    case Code::kIncompatible: return GMEMKIT_ERR_INCOMPATIBLE;
-    case Code::kProtocol: return GMEMKIT_ERR_PROTOCOL;
-    case Code::kPeerAborted: return GMEMKIT_ERR_PEER_ABORTED;
-    case Code::kKvm: return GMEMKIT_ERR_KVM;
-    case Code::kUnsupported: return GMEMKIT_ERR_UNSUPPORTED;
-    case Code::kInvalidArgument: return GMEMKIT_ERR_INVALID_ARGUMENT;
-    case Code::kCancelled: return GMEMKIT_ERR_CANCELLED;
-  }
-  return GMEMKIT_ERR_IO;
-}
-
-int Report(gmemkit_error* err, int code, int sys_errno, const std::string& message) {
-  if (err == nullptr) return code;
-  err->code = code;
-  err->sys_errno = sys_errno;
-  size_t n = std::min(message.size(), sizeof(err->message) - 1);
-  std::memcpy(err->message, message.data(), n);
-  if (n < message.size()) std::memcpy(err->message + n - 3, "...", 3);
-  err->message[n] = '\0';
-  return code;
-}
-
-int Report(gmemkit_error* err, const Status& status) {
-  return Report(err, CodeOf(status.code()), status.sys_errno(), status.ToString());
-}
-
-// A fresh start for an operation on `vm`: no cancel pending, no callback failure remembered.
-void BeginOperation(gmemkit_vm* vm) {
-  vm->cancel.store(false);
-  vm->vmm.BeginOperation();
-}
-
-// An operation's result: a failure that a callback caused says so.
-int ReportOperation(gmemkit_error* err, gmemkit_vm* vm, const Status& status) {
-  if (!status.ok() && vm->vmm.FailedInCallback(status)) {
-    return Report(err, GMEMKIT_ERR_CALLBACK, status.sys_errno(), status.ToString());
-  }
-  return Report(err, status);
-}
-
-int NoMemory(gmemkit_error* err) { return Report(err, GMEMKIT_ERR_NO_MEMORY, ENOMEM, "out of memory"); }
-
-// Reads the first `struct_size` bytes of a caller's options struct over zeroed defaults.
-template <typename T>
-Status CopyOptions(const T* given, T& out, const char* name) {
-  out = T{};
-  if (given == nullptr) return InvalidArgument(std::string(name) + " is NULL");
-  if (given->struct_size < sizeof(size_t)) {
-    return InvalidArgument(std::string(name) + "->struct_size is not set: set it to sizeof(" + name + ")");
-  }
-  std::memcpy(&out, given, std::min(given->struct_size, sizeof(T)));
-  return Status::Ok();
-}
 
 int NewKey(Expected<migrate::MigrationKey> key, gmemkit_key** out, gmemkit_error* err) {
   if (!key.ok()) return Report(err, key.status());
@@ -106,21 +33,6 @@ Expected<migrate::MigrationKey> KeyOf(Expected<SecretBytes> key_file_text, const
   migrate::MigrationKey out;
   out.key = std::move(key).value();
   return out;
-}
-
-// The engines take their key by value; a gmemkit_key stays the caller's.
-migrate::MigrationKey CopyKey(const migrate::MigrationKey& key) {
-  migrate::MigrationKey out;
-  out.key = SecretBytes::CopyOf(key.key.span());
-  out.passphrase = SecretBytes::CopyOf(key.passphrase.span());
-  out.insecure = key.insecure;
-  return out;
-}
-
-Status CheckCall(const gmemkit_vm* vm, const gmemkit_key* key) {
-  if (vm == nullptr) return InvalidArgument("vm is NULL");
-  if (key == nullptr) return InvalidArgument("key is NULL");
-  return Status::Ok();
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "gmemkit.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,7 +14,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
+#include <thread>
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -85,12 +89,14 @@ struct FakeVm {
     cb.pause = [](void* ctx) {
       auto* vm = static_cast<FakeVm*>(ctx);
       if (vm->fail_pause != 0) return vm->fail_pause;
+      std::lock_guard<std::mutex> lock(vm->mu);  // when pause returns, the guest writes nothing
       vm->run_state = GMEMKIT_RUN_PAUSED;
       ++vm->pauses;
       return 0;
     };
     cb.resume = [](void* ctx) {
       auto* vm = static_cast<FakeVm*>(ctx);
+      std::lock_guard<std::mutex> lock(vm->mu);
       vm->run_state = GMEMKIT_RUN_RUNNING;
       ++vm->resumes;
       return 0;
@@ -116,6 +122,7 @@ struct FakeVm {
     return cb;
   }
 
+  std::mutex mu;  // held by the guest (Dirtier) while it writes, and by pause/resume
   std::optional<gmem::memory::Vm> vm;
   std::vector<gmem::memory::GuestMemfd> gmems;
   int run_state;
@@ -517,6 +524,138 @@ TEST_F(CapiSnapshotTest, ADirtyLogCallbackDrivesTheDirtyTracking) {
   auto in = RestoreFrom(image_);
   ASSERT_EQ(gmemkit_snapshot_restore(t.handle, key_.key, &in, nullptr, &err), GMEMKIT_OK) << err.message;
   EXPECT_EQ(target.Memory(0), source_.Memory(0));
+}
+
+// The guest of a FakeVm: writes pages of region 0 while the VM runs, until destroyed.
+class Dirtier {
+ public:
+  explicit Dirtier(FakeVm& vm) : vm_(vm), thread_([this] { Run(); }) {}
+  ~Dirtier() {
+    stop_.store(true);
+    thread_.join();
+  }
+  uint64_t writes() const { return writes_.load(); }
+
+ private:
+  void Run() {
+    for (uint64_t i = 0; !stop_.load(); ++i) {
+      {
+        std::lock_guard<std::mutex> lock(vm_.mu);
+        if (vm_.run_state == GMEMKIT_RUN_RUNNING) {
+          vm_.mem[0][(i % 300) * kPage + i % kPage] += 1;
+          writes_.fetch_add(1);
+        }
+      }
+      if (i % 64 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+
+  FakeVm& vm_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> writes_{0};
+  std::thread thread_;
+};
+
+gmemkit_migrate_options OverFd(int fd) {
+  gmemkit_migrate_options o{};
+  o.struct_size = sizeof(o);
+  o.fd = fd;
+  return o;
+}
+
+// A receiver on its own thread over one end of a socketpair.
+struct Receiver {
+  Receiver(FakeVm& vm, const gmemkit_key* key, int fd) : handle(vm) {
+    thread = std::thread([this, key, fd] {
+      auto opts = OverFd(fd);
+      code = gmemkit_migrate_receive(handle.handle, key, &opts, &result, &err);
+    });
+  }
+  void Join() { thread.join(); }
+  Handle handle;
+  std::thread thread;
+  int code = -1;
+  gmemkit_migrate_result result{};
+  gmemkit_error err{};
+};
+
+TEST_F(CapiSnapshotTest, LiveMigrationOverASocketpairMovesARunningGuest) {
+  source_.Fill(1);
+  FakeVm target(GMEMKIT_RUN_INCOMING);
+  target.state.clear();
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  Receiver receiver(target, key_.key, sv[1]);
+  gmemkit_migrate_result sent{};
+  gmemkit_error err{};
+  int code;
+  uint64_t writes;
+  {
+    Dirtier guest(source_);
+    while (guest.writes() < 1000) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    Handle h(source_);
+    auto opts = OverFd(sv[0]);
+    opts.verify_memory = 1;
+    code = gmemkit_migrate_send(h.handle, key_.key, &opts, &sent, &err);
+    writes = guest.writes();
+  }
+  receiver.Join();
+  ::close(sv[0]);
+  ::close(sv[1]);
+  ASSERT_EQ(code, GMEMKIT_OK) << err.message;
+  ASSERT_EQ(receiver.code, GMEMKIT_OK) << receiver.err.message;
+  EXPECT_GT(writes, 1000u);
+  EXPECT_GE(sent.passes, 1u);
+  EXPECT_GT(sent.wire_bytes, 0u);
+  // The source stopped for good at its pause: the target holds exactly that memory and state.
+  EXPECT_EQ(source_.run_state, GMEMKIT_RUN_PAUSED);
+  EXPECT_EQ(source_.discards, 1);
+  EXPECT_EQ(target.run_state, GMEMKIT_RUN_RUNNING);
+  EXPECT_EQ(receiver.result.resumed, 1);
+  EXPECT_EQ(target.Memory(0), source_.Memory(0));
+  EXPECT_EQ(target.Memory(1), source_.Memory(1));
+  EXPECT_EQ(target.state, source_.state);
+}
+
+TEST_F(CapiSnapshotTest, AMigrationWithTheWrongKeyFailsOnBothSidesAndTheSourceRunsOn) {
+  source_.Fill(1);
+  FakeVm target(GMEMKIT_RUN_INCOMING);
+  Key other(0x44);
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  Receiver receiver(target, other.key, sv[1]);
+  Handle h(source_);
+  auto opts = OverFd(sv[0]);
+  gmemkit_error err{};
+  int code = gmemkit_migrate_send(h.handle, key_.key, &opts, nullptr, &err);
+  ::shutdown(sv[0], SHUT_RDWR);
+  receiver.Join();
+  ::close(sv[0]);
+  ::close(sv[1]);
+  EXPECT_NE(code, GMEMKIT_OK);
+  EXPECT_NE(receiver.code, GMEMKIT_OK);
+  EXPECT_EQ(receiver.err.code, GMEMKIT_ERR_AUTH) << receiver.err.message;
+  EXPECT_EQ(source_.run_state, GMEMKIT_RUN_RUNNING);
+  EXPECT_EQ(source_.discards, 0);
+  EXPECT_EQ(target.resumes, 0);
+  EXPECT_EQ(target.discards, 1);
+}
+
+TEST(CapiMigrateTest, LiveMigrationRefusesAPassphraseAndNeedsAPeer) {
+  SKIP_WITHOUT_KVM();
+  FakeVm fake(GMEMKIT_RUN_RUNNING);
+  Handle h(fake);
+  gmemkit_key* pass = nullptr;
+  ASSERT_EQ(gmemkit_key_from_passphrase("hunter2", 7, &pass, nullptr), GMEMKIT_OK);
+  gmemkit_error err{};
+  auto opts = OverFd(-1);
+  EXPECT_EQ(gmemkit_migrate_send(h.handle, pass, &opts, nullptr, &err), GMEMKIT_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "a live migration needs a key, not a passphrase (the handshake proves the key)");
+  gmemkit_key_free(pass);
+  Key key;
+  EXPECT_EQ(gmemkit_migrate_send(h.handle, key.key, &opts, nullptr, &err), GMEMKIT_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "options->uri or options->fd (a connected socket) is required");
+  EXPECT_EQ(fake.pauses, 0);
 }
 
 TEST(CapiErrorTest, LongMessagesAreTruncatedWithAnEllipsis) {
