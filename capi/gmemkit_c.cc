@@ -45,7 +45,7 @@ using gmem::capi::Report;
 
 extern "C" {
 
-const char* gmemkit_version(void) { return GMEMKIT_VERSION_STRING; }
+const char* gmemkit_version(void) { return GMEM_CAPI_VERSION_STRING; }
 
 int gmemkit_api_version(void) { return GMEMKIT_API_VERSION; }
 
