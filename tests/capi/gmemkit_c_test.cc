@@ -658,6 +658,20 @@ TEST(CapiMigrateTest, LiveMigrationRefusesAPassphraseAndNeedsAPeer) {
   EXPECT_EQ(fake.pauses, 0);
 }
 
+// A program built against an older header passes a shorter struct: what lies past its
+// struct_size is never read (here a digest callback that would fail).
+TEST_F(CapiSnapshotTest, MembersPastStructSizeAreNotRead) {
+  source_.Fill(1);
+  Handle h(source_, /*register_memory=*/true, [](gmemkit_vmm_callbacks& cb) {
+    cb.digest = [](void*, gmemkit_buffer*) { return EIO; };
+    cb.struct_size = offsetof(gmemkit_vmm_callbacks, digest);
+  });
+  auto opts = SaveTo(image_);
+  gmemkit_error err{};
+  ASSERT_EQ(gmemkit_snapshot_save(h.handle, key_.key, &opts, nullptr, &err), GMEMKIT_OK) << err.message;
+  EXPECT_TRUE(std::filesystem::exists(image_));
+}
+
 TEST(CapiErrorTest, LongMessagesAreTruncatedWithAnEllipsis) {
   SKIP_WITHOUT_KVM();
   FakeVm fake(GMEMKIT_RUN_RUNNING);
