@@ -9,6 +9,7 @@
 #include <string>
 
 #include "base/secret.h"
+#include "base/version.h"
 #include "capi/buffer.h"
 #include "capi/handles.h"
 #include "format/keys.h"
@@ -45,7 +46,8 @@ using gmem::capi::Report;
 
 extern "C" {
 
-const char* gmemkit_version(void) { return GMEM_CAPI_VERSION_STRING; }
+// LibraryVersionString views a string literal: NUL-terminated.
+const char* gmemkit_version(void) { return gmem::LibraryVersionString().data(); }
 
 int gmemkit_api_version(void) { return GMEMKIT_API_VERSION; }
 

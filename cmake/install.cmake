@@ -6,6 +6,7 @@
 #   LIBDIR/libgmemkit.so.0.1.0, libgmemkit.so.0 (the soname), libgmemkit.so
 #   include/gmemkit/version.h                                   generated (cmake/version.h.in)
 #   include/gmemkit/<layer>/*.h                                 each layer's headers, as in the tree
+#   include/gmemkit/gmemkit.h                                   the C API (capi/), plain C
 #   LIBDIR/cmake/gmemkit/gmemkitConfig.cmake, ...ConfigVersion.cmake, gmemkitTargets*.cmake
 #   LIBDIR/pkgconfig/gmemkit.pc
 #
@@ -53,6 +54,10 @@ install(TARGETS gmemkit_shared gmemkit_static EXPORT gmemkitTargets
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} ${CMAKE_INSTALL_INCLUDEDIR}/gmemkit)
 
 foreach(layer IN LISTS GMEMKIT_LIBRARY_LAYERS)
+  if(layer STREQUAL "capi")  # the C API's one public header; the rest of capi/ is internal
+    install(FILES ${PROJECT_SOURCE_DIR}/capi/gmemkit.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/gmemkit COMPONENT devel)
+    continue()
+  endif()
   file(GLOB layer_headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/${layer}/*.h)
   install(FILES ${layer_headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/gmemkit/${layer} COMPONENT devel)
 endforeach()

@@ -8,7 +8,8 @@
 #   find_package  configure, build and run consumer/ with find_package(gmemkit), once against
 #                 libgmemkit.so and once against libgmemkit.a (gmemkit_USE_STATIC_LIBS)
 #   pkg_config    compile consumer/main.cc with pkg-config --cflags, link it with --libs
-#                 (libgmemkit.so) and with --static --libs (libgmemkit.a), run both
+#                 (libgmemkit.so) and with --static --libs (libgmemkit.a), run both; the same
+#                 with consumer/c_consumer.c, the C API from a C compiler
 set -euo pipefail
 
 build="$GMEM_INSTALL_BUILD_DIR"
@@ -69,13 +70,14 @@ step_tree() {
   [[ "$got" == "$soname" ]] || fail "libgmemkit.so.$version has soname '$got', not '$soname'"
   # Both hold the whole library: a symbol of the first and of the last layer.
   local sym
-  for sym in _ZN4gmem20LibraryVersionStringEv _ZN4gmem8snapshot9SummarizeERNS_10ByteSourceE; do
+  for sym in _ZN4gmem20LibraryVersionStringEv _ZN4gmem8snapshot9SummarizeERNS_10ByteSourceE gmemkit_version; do
     nm -D --defined-only "$libdir/libgmemkit.so.$version" | grep " T $sym\$" >/dev/null || fail "libgmemkit.so lacks $sym"
     nm --defined-only "$libdir/libgmemkit.a" 2>/dev/null | grep " T $sym\$" >/dev/null || fail "libgmemkit.a lacks $sym"
   done
 
   local inc="$prefix/include/gmemkit"
   [[ -f "$inc/version.h" ]] || fail "include/gmemkit/version.h is not installed"
+  [[ -f "$inc/gmemkit.h" && ! -e "$inc/capi" ]] || fail "the C API is not installed as include/gmemkit/gmemkit.h alone"
   grep -q "^#define GMEMKIT_VERSION_STRING \"$version\"\$" "$inc/version.h" || fail "version.h does not say $version"
   # Every header the installed ones include in quotes is installed too (relative to include/gmemkit/).
   local header included missing=()
@@ -137,7 +139,14 @@ step_pkg_config() {
   [[ "$got" == "$version" ]] || fail "pkg-config says version $got, not $version"
   read -r -a cflags <<<"$(pkg-config --cflags gmemkit)"
   read -r -a libs <<<"$(pkg-config --libs gmemkit)"
+  # Static: libgmemkit.a by path, then what Libs.private and Requires.private add (the system
+  # libraries as the system has them: Debian's libxxhash.a lacks the dispatch functions that
+  # libxxhash.so has), so a dependency missing from the .pc shows as an undefined symbol.
   read -r -a static_libs <<<"$(pkg-config --static --libs gmemkit)"
+  local l static_deps=("$libdir/libgmemkit.a")
+  for l in "${static_libs[@]}"; do
+    [[ "$l" == -lgmemkit ]] || static_deps+=("$l")
+  done
   local dir="$work/pkg-config"
   rm -rf "$dir"
   mkdir -p "$dir"
@@ -145,12 +154,29 @@ step_pkg_config() {
     -c "$GMEM_INSTALL_CONSUMER/main.cc" -o "$dir/main.o" || fail "compiling with pkg-config --cflags failed"
   "$GMEM_INSTALL_CXX" "${ldflags[@]}" "$dir/main.o" -o "$dir/consumer-shared" "${libs[@]}" ||
     fail "linking with pkg-config --libs failed"
-  # libgmemkit.a and what Libs.private and Requires.private add, all static: a dependency
-  # missing from the .pc shows as an undefined symbol here.
-  "$GMEM_INSTALL_CXX" "${ldflags[@]}" "$dir/main.o" -o "$dir/consumer-static" \
-    -Wl,-Bstatic "${static_libs[@]}" -Wl,-Bdynamic || fail "linking with pkg-config --static --libs failed"
+  "$GMEM_INSTALL_CXX" "${ldflags[@]}" "$dir/main.o" -o "$dir/consumer-static" "${static_deps[@]}" ||
+    fail "linking with libgmemkit.a and pkg-config --static --libs failed"
   run_consumer "$dir/consumer-shared" shared
   run_consumer "$dir/consumer-static" static
+
+  # The C API from C: <gmemkit/gmemkit.h>, linked by the C compiler (a static link needs
+  # Libs.private's C++ runtime). A sanitizer build's library needs the sanitizers' C++ runtime,
+  # which only the C++ driver links.
+  local cc_link="$GMEM_INSTALL_CC"
+  [[ "$GMEM_INSTALL_CXXFLAGS" == *-fsanitize* ]] && cc_link="$GMEM_INSTALL_CXX"
+  "$GMEM_INSTALL_CC" -std=c11 -Wall -Wextra -Werror -pedantic "${cxxflags[@]}" "${cflags[@]}" \
+    -c "$GMEM_INSTALL_CONSUMER/c_consumer.c" -o "$dir/c_consumer.o" || fail "compiling the C consumer failed"
+  "$cc_link" "${ldflags[@]}" "$dir/c_consumer.o" -o "$dir/c-consumer-shared" "${libs[@]}" ||
+    fail "linking the C consumer with pkg-config --libs failed"
+  "$cc_link" "${ldflags[@]}" "$dir/c_consumer.o" -o "$dir/c-consumer-static" "${static_deps[@]}" ||
+    fail "linking the C consumer with libgmemkit.a and pkg-config --static --libs failed"
+  local bin out
+  for bin in "$dir/c-consumer-shared" "$dir/c-consumer-static"; do
+    out="$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$bin")" || fail "$bin exited $?"
+    printf '%s: %s\n' "$bin" "$out"
+    grep -qx "gmemkit C API $version (api [0-9]*) ok" <<<"$out" || fail "$bin did not say ok"
+  done
+  grep -qx "$soname" <<<"$(needed "$dir/c-consumer-shared")" || fail "the C consumer does not need $soname"
 }
 
 step="${1:-}"
