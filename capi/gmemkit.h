@@ -203,7 +203,8 @@ typedef struct gmemkit_restore_options {
    * with an offset of its own; the fd stays the caller's). */
   const char* path;
   int fd;
-  /* Where the parents of an incremental image are found (NULL: path's directory). */
+  /* Where the parents of an incremental image are found (NULL: the directory of path, or of
+   * the file open at fd). */
   const char* parent_dir;
   int leave_paused; /* nonzero: do not call resume after the restore verified */
 } gmemkit_restore_options;

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <new>
 #include <string>
 
@@ -183,6 +184,11 @@ int gmemkit_snapshot_restore(gmemkit_vm* vm, const gmemkit_key* key, const gmemk
     // A path of its own to the same file: the engine reads from offset 0 with its own offset,
     // and the caller's fd is left as it was.
     restore.in_path = "/proc/self/fd/" + std::to_string(given.fd);
+    // An increment's parents are looked for beside the file the fd is open on (not in
+    // /proc/self/fd, the directory of the path above).
+    std::error_code ec;
+    std::filesystem::path file = std::filesystem::read_symlink(restore.in_path, ec);
+    if (!ec && file.is_absolute()) restore.parent_dir = file.parent_path().string();
   } else {
     return Report(err, InvalidArgument("options->path or options->fd is required"));
   }

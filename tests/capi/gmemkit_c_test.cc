@@ -349,6 +349,34 @@ TEST_F(CapiSnapshotTest, RestoreFromAnFdLeavesItsOffsetAlone) {
   EXPECT_EQ(target.resumes, 0);
 }
 
+// An increment restored from an fd finds its parent beside the file (it once looked in
+// /proc/self/fd, the directory of the path the library reopens the fd by).
+TEST_F(CapiSnapshotTest, AnIncrementRestoredFromAnFdFindsItsParentBesideIt) {
+  SaveImage();
+  source_.Fill(2);
+  std::string child = dir_.File("child.img");
+  {
+    Handle h(source_);
+    auto opts = SaveTo(child);
+    opts.parent_path = image_.c_str();
+    gmemkit_error err{};
+    ASSERT_EQ(gmemkit_snapshot_save(h.handle, key_.key, &opts, nullptr, &err), GMEMKIT_OK) << err.message;
+  }
+  FakeVm target(GMEMKIT_RUN_INCOMING);
+  Handle h(target);
+  int fd = ::open(child.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  gmemkit_restore_options opts{};
+  opts.struct_size = sizeof(opts);
+  opts.fd = fd;
+  gmemkit_restore_result result{};
+  gmemkit_error err{};
+  EXPECT_EQ(gmemkit_snapshot_restore(h.handle, key_.key, &opts, &result, &err), GMEMKIT_OK) << err.message;
+  ::close(fd);
+  EXPECT_EQ(result.images, 2u);
+  EXPECT_EQ(target.Memory(0), source_.Memory(0));
+}
+
 TEST_F(CapiSnapshotTest, PrepareIncomingLetsTheVmmCreateTheMemory) {
   SaveImage();
   FakeVm target(GMEMKIT_RUN_INCOMING);
