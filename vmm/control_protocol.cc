@@ -34,6 +34,8 @@ constexpr CommandName kCommands[] = {
     {ControlCommand::kQuit, "quit"},
     {ControlCommand::kAgentDoorbell, "agent-doorbell"},
     {ControlCommand::kSetRate, "set-rate"},
+    {ControlCommand::kMigrationProgress, "migration-progress"},
+    {ControlCommand::kQueryMigration, "query-migration"},
 };
 
 Expected<uint64_t> GetU64(const json& obj, const char* key, const std::string& where) {
@@ -93,8 +95,56 @@ Expected<RegionAttributes> ParseRegionAttributes(const json& r) {
   return RegionAttributes{static_cast<uint32_t>(id), std::move(map)};
 }
 
+// The longest string field of a progress report (an error line is one line, not a log).
+constexpr size_t kMaxProgressText = 4096;
+
+Expected<MigrationProgress> ParseProgress(const json& j) {
+  const std::string where = "migration-progress";
+  if (!j.is_object()) return InvalidArgument(where + ": 'progress' must be an object");
+  MigrationProgress p;
+  auto text = [&](const char* key, std::string& out, bool required) -> Status {
+    auto it = j.find(key);
+    if (it == j.end()) return required ? InvalidArgument(where + ": missing '" + key + "'") : Status::Ok();
+    if (!it->is_string() || it->get_ref<const std::string&>().size() > kMaxProgressText) {
+      return InvalidArgument(where + ": '" + key + "' must be a string of at most " +
+                             std::to_string(kMaxProgressText) + " bytes");
+    }
+    out = it->get<std::string>();
+    return Status::Ok();
+  };
+  std::string state;
+  GMEM_RETURN_IF_ERROR(text("state", state, true));
+  std::optional<MigrationState> parsed = ParseMigrationState(state);
+  if (!parsed.has_value() || *parsed == MigrationState::kNone) {
+    return InvalidArgument(where + ": 'state' must be \"active\", \"completed\" or \"failed\"");
+  }
+  p.state = *parsed;
+  GMEM_RETURN_IF_ERROR(text("role", p.role, false));
+  GMEM_RETURN_IF_ERROR(text("phase", p.phase, false));
+  GMEM_RETURN_IF_ERROR(text("error", p.error, false));
+  if (p.state == MigrationState::kFailed && p.error.empty()) return InvalidArgument(where + ": a failed migration needs its 'error'");
+  struct Counter {
+    const char* key;
+    uint64_t* value;
+  };
+  for (Counter c : {Counter{"pass", &p.pass}, Counter{"bytes_sent", &p.bytes_sent},
+                    Counter{"bytes_remaining", &p.bytes_remaining}, Counter{"dirty_pages", &p.dirty_pages},
+                    Counter{"rate_bytes_per_second", &p.rate_bytes_per_second},
+                    Counter{"expected_downtime_ms", &p.expected_downtime_ms}}) {
+    if (!j.contains(c.key)) continue;
+    GMEM_ASSIGN_OR_RETURN(*c.value, GetU64(j, c.key, where));
+  }
+  return p;
+}
+
 Status ParseArguments(const json& j, ControlRequest& req) {
   switch (req.command) {
+    case ControlCommand::kMigrationProgress: {
+      auto it = j.find("progress");
+      if (it == j.end()) return InvalidArgument("migration-progress: missing 'progress'");
+      GMEM_ASSIGN_OR_RETURN(req.progress, ParseProgress(*it));
+      return Status::Ok();
+    }
     case ControlCommand::kSetRate: {
       GMEM_ASSIGN_OR_RETURN(req.rate, GetU64(j, "rate", "set-rate"));
       return Status::Ok();
@@ -194,6 +244,27 @@ std::string ErrorReply(std::optional<int64_t> id, const Status& status) {
 }
 
 std::string OkReply(int64_t id) { return Line(Ok(id)); }
+
+std::string QueryMigrationReply(int64_t id, const std::optional<MigrationProgressBoard::Report>& report) {
+  json j = Ok(id);
+  if (!report.has_value()) {
+    j["state"] = "none";
+    return Line(j);
+  }
+  const MigrationProgress& p = report->progress;
+  j["state"] = std::string(MigrationStateName(p.state));
+  j["role"] = p.role;
+  j["phase"] = p.phase;
+  j["pass"] = p.pass;
+  j["bytes_sent"] = p.bytes_sent;
+  j["bytes_remaining"] = p.bytes_remaining;
+  j["dirty_pages"] = p.dirty_pages;
+  j["rate_bytes_per_second"] = p.rate_bytes_per_second;
+  j["expected_downtime_ms"] = p.expected_downtime_ms;
+  if (p.state == MigrationState::kFailed) j["error"] = p.error;
+  j["age_ms"] = report->age_ms;
+  return Line(j);
+}
 
 std::string QueryReply(int64_t id, const VmmInfo& info) {
   json j = Ok(id);

@@ -17,6 +17,7 @@
 #include "base/expected.h"
 #include "memory/layout.h"
 #include "vmm/emulated_coco.h"
+#include "vmm/migration_progress.h"
 #include "vmm/vmm.h"
 #include "vmm/vmm_config.h"
 
@@ -41,6 +42,8 @@ enum class ControlCommand : uint8_t {
   kQuit,
   kAgentDoorbell,
   kSetRate,
+  kMigrationProgress,
+  kQueryMigration,
 };
 std::string_view ControlCommandName(ControlCommand command);
 
@@ -52,6 +55,7 @@ struct ControlRequest {
   memory::Layout layout;                     // prepare-incoming: "layout"
   std::optional<SlotMode> slot;              // prepare-incoming: "slot" (optional)
   uint64_t rate = 0;                         // set-rate: "rate"
+  MigrationProgress progress;                // migration-progress: "progress"
 };
 
 // Parses one request line (without its '\n'). On failure the status is kInvalidArgument with the
@@ -67,6 +71,8 @@ std::string AttributesReply(int64_t id, const std::vector<RegionAttributes>& att
 std::string DirtyLogReply(int64_t id, const std::vector<SlotDirtyLog>& slots);
 std::string StateReply(int64_t id, ByteSpan state);
 std::string DigestReply(int64_t id, uint64_t memory_digest, uint64_t checksum);
+// query-migration: the last report and its age, or state "none" when there is none.
+std::string QueryMigrationReply(int64_t id, const std::optional<MigrationProgressBoard::Report>& report);
 std::string GuestWriteLogReply(int64_t id, const std::vector<std::vector<uint64_t>>& gfns);
 
 }  // namespace gmem::vmm

@@ -34,6 +34,7 @@
 #include "vmm/emulated_coco.h"
 #include "vmm/guest_memory.h"
 #include "vmm/memory_digest.h"
+#include "vmm/migration_progress.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vm_state.h"
 #include "vmm/vmm_config.h"
@@ -139,6 +140,9 @@ class Vmm {
   // The emulated guest agent's doorbell (docs/agent-protocol.md §3.4): serves the request in the
   // agent mailbox. Any state with guest memory; the vCPUs may run.
   Status AgentDoorbell();
+  // What the migration tool last reported (`migration-progress`, `query-migration`). Its own lock:
+  // a report never waits for a long request on the VM.
+  MigrationProgressBoard& migration_progress() { return migration_progress_; }
 
  private:
   Vmm(memory::KvmSystem kvm, memory::Vm vm, const VmmConfig& config)
@@ -174,6 +178,7 @@ class Vmm {
   std::vector<std::unique_ptr<memory::KvmDirtyBitmapSource>> dirty_logs_;
   std::vector<std::unique_ptr<VcpuRunner>> runners_;
   mutable RunControl control_;
+  MigrationProgressBoard migration_progress_;
 };
 
 }  // namespace gmem::vmm

@@ -48,6 +48,10 @@ ControlReply HandleControlLine(Vmm& vmm, std::string_view line) {
       return Or(rid, vmm.TakeGuestWriteLog(), [&](const auto& logs) { return GuestWriteLogReply(rid, logs); });
     case ControlCommand::kAgentDoorbell: return FromStatus(rid, vmm.AgentDoorbell());
     case ControlCommand::kSetRate: return FromStatus(rid, vmm.SetRate(req.rate));
+    case ControlCommand::kMigrationProgress:
+      vmm.migration_progress().Set(req.progress);
+      return Reply(OkReply(rid));
+    case ControlCommand::kQueryMigration: return Reply(QueryMigrationReply(rid, vmm.migration_progress().Get()));
     case ControlCommand::kQuit:
       vmm.RequestQuit();
       return Reply(OkReply(rid));

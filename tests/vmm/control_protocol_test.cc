@@ -137,5 +137,60 @@ TEST(ControlProtocolTest, RepliesAreOneJsonLine) {
   EXPECT_THAT(err["error"].get<std::string>(), ::testing::HasSubstr("KVM_RUN failed"));
 }
 
+TEST(ControlProtocolTest, MigrationProgressParsesAndChecksItsFields) {
+  json good = {{"id", 3},
+               {"cmd", "migration-progress"},
+               {"progress",
+                {{"state", "active"}, {"role", "send"}, {"phase", "precopy"}, {"pass", 2}, {"bytes_sent", 4096},
+                 {"bytes_remaining", 8192}, {"dirty_pages", 5}, {"rate_bytes_per_second", 100},
+                 {"expected_downtime_ms", 12}}}};
+  auto req = Parse(good.dump());
+  ASSERT_OK(req);
+  EXPECT_EQ(req->command, ControlCommand::kMigrationProgress);
+  EXPECT_EQ(req->progress.state, MigrationState::kActive);
+  EXPECT_EQ(req->progress.phase, "precopy");
+  EXPECT_EQ(req->progress.pass, 2u);
+  EXPECT_EQ(req->progress.bytes_remaining, 8192u);
+  EXPECT_EQ(req->progress.expected_downtime_ms, 12u);
+  EXPECT_THAT(Parse(R"({"id":1,"cmd":"migration-progress"})"),
+              StatusIs(Code::kInvalidArgument, "migration-progress: missing 'progress'"));
+  EXPECT_THAT(Parse(R"({"id":1,"cmd":"migration-progress","progress":{"pass":1}})"),
+              StatusIs(Code::kInvalidArgument, "missing 'state'"));
+  EXPECT_THAT(Parse(R"({"id":1,"cmd":"migration-progress","progress":{"state":"none"}})"),
+              StatusIs(Code::kInvalidArgument, "'state' must be"));
+  EXPECT_THAT(Parse(R"({"id":1,"cmd":"migration-progress","progress":{"state":"bogus"}})"),
+              StatusIs(Code::kInvalidArgument, "'state' must be"));
+  EXPECT_THAT(Parse(R"({"id":1,"cmd":"migration-progress","progress":{"state":"failed"}})"),
+              StatusIs(Code::kInvalidArgument, "needs its 'error'"));
+  EXPECT_THAT(Parse(R"({"id":1,"cmd":"migration-progress","progress":{"state":"active","pass":-1}})"),
+              StatusIs(Code::kInvalidArgument, "'pass' must be a non-negative integer"));
+  EXPECT_THAT(Parse(json{{"id", 1}, {"cmd", "migration-progress"},
+                         {"progress", {{"state", "failed"}, {"error", std::string(5000, 'x')}}}}
+                        .dump()),
+              StatusIs(Code::kInvalidArgument, "'error' must be a string of at most 4096 bytes"));
+}
+
+TEST(ControlProtocolTest, QueryMigrationReportsNoneOrTheLastReportWithItsAge) {
+  auto none = json::parse(QueryMigrationReply(4, std::nullopt));
+  EXPECT_EQ(none["state"], "none");
+  EXPECT_FALSE(none.contains("age_ms"));
+  MigrationProgressBoard board;
+  MigrationProgress p;
+  p.state = MigrationState::kFailed;
+  p.role = "send";
+  p.error = "send to 'x': cancelled";
+  board.Set(p);
+  auto failed = json::parse(QueryMigrationReply(5, board.Get()));
+  EXPECT_EQ(failed["id"], 5);
+  EXPECT_EQ(failed["state"], "failed");
+  EXPECT_EQ(failed["error"], "send to 'x': cancelled");
+  EXPECT_TRUE(failed["age_ms"].is_number_unsigned());
+  p.state = MigrationState::kActive;
+  board.Set(p);
+  auto active = json::parse(QueryMigrationReply(6, board.Get()));
+  EXPECT_EQ(active["state"], "active");
+  EXPECT_FALSE(active.contains("error"));
+}
+
 }  // namespace
 }  // namespace gmem::vmm
