@@ -122,9 +122,11 @@ void ChannelPool::Release(BatchSlot* slot) {
   done_cv_.notify_all();
 }
 
-Status ChannelPool::Drain() {
+Status ChannelPool::Drain(const std::atomic<bool>* cancel) {
   std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return queue_.empty() && busy_ == 0; });
+  while (!done_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return queue_.empty() && busy_ == 0; })) {
+    if (cancel != nullptr && cancel->load()) return Status(Code::kCancelled, "cancelled");
+  }
   return error_;
 }
 

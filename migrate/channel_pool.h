@@ -58,7 +58,9 @@ class ChannelPool {
   // Returns an unused slot. REQUIRES: `slot` came from Acquire() and was not submitted.
   void Release(BatchSlot* slot);
   // Waits until every submitted batch was written; the first worker error, if any.
-  Status Drain();
+  // kCancelled once `cancel` is set while waiting (a channel blocked on a peer that stopped
+  // reading would never drain).
+  Status Drain(const std::atomic<bool>* cancel = nullptr);
 
   size_t channels() const { return writers_.size(); }
   format::ImageWriter& writer(size_t i) { return writers_[i]; }

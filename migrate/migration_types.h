@@ -41,6 +41,9 @@ struct PassStats {
   uint64_t windows = 0;      // windows of pages whose residency the sender read (kWindowPages)
   uint64_t window_us = 0;    // time those reads took
   uint64_t elapsed_us = 0;
+  // The convergence policy's downtime estimate for this pass's dirty set, had it been the last
+  // (precopy passes; 0 in the final pass).
+  uint64_t estimated_downtime_ms = 0;
 };
 
 struct MigrationStats {
@@ -147,6 +150,8 @@ struct TargetOptions {
   // Set from a signal handler to cancel before READY (then the incoming VM is discarded); checked
   // between records. May be null.
   const std::atomic<bool>* cancel = nullptr;
+  // Raised for every record applied: a ProgressMonitor's `activity` (stall detection). May be null.
+  std::atomic<uint64_t>* records_seen = nullptr;
 };
 
 struct TargetResult {

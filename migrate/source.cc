@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <sys/socket.h>
+
 #include "format/keys.h"
 #include "format/stream_keys.h"
 #include "migrate/incremental.h"
@@ -365,6 +367,7 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
     // The final pass repeats this fixed part with the guest paused: it belongs to the downtime.
     policy_.RecordFixedCost(fixed_us);
     StopReason reason = policy_.Decide(pass, dirty_bytes, dirty_windows);
+    stats.estimated_downtime_ms = policy_.EstimateMs(dirty_bytes, dirty_windows);
     if (reason != StopReason::kContinue) {
       stats_.stop_reason = std::string(StopReasonName(reason));
       stats_.pass_limit_hit = reason == StopReason::kPassLimit;
@@ -386,7 +389,7 @@ Status MigrationSource::RunPass(uint32_t pass, bool final, bool& stopped) {
                                        stats.dirty_pages, stats, increment ? &options_.base->hashes[i] : nullptr, i,
                                        page_hashes_.empty() ? nullptr : &page_hashes_[i]));
   }
-  GMEM_RETURN_IF_ERROR(pool_->Drain());
+  GMEM_RETURN_IF_ERROR(pool_->Drain(options_.cancel));
   if (exporter_ != nullptr) {
     // The attributes as of this pass (the target applies the newest), then the private pages.
     for (const SourceRegion& r : regions_) {
@@ -534,6 +537,11 @@ Expected<MigrationStats> MigrationSource::Run() {
   if (st.ok()) st = Switchover();
   if (!st.ok()) {
     Recover();
+    // Wakes the channel threads a peer that stopped reading left blocked in a write, so that the
+    // pool can stop (the target sees the connection end and discards its copy).
+    for (const Endpoint& e : endpoints_) {
+      if (e.channel != nullptr) ::shutdown(e.channel->fd(), SHUT_RDWR);
+    }
     return st;
   }
   stats_.wire_bytes = pool_->wire_bytes();

@@ -310,6 +310,7 @@ Status MigrationTarget::Dispatch(const format::Record& record) {
     std::lock_guard<std::mutex> lock(apply_mu_);
     ++result_.records;
   }
+  if (options_.records_seen != nullptr) options_.records_seen->fetch_add(1);
   return st.WithContext("record " + std::to_string(record.index));
 }
 
@@ -370,6 +371,7 @@ Status MigrationTarget::Receive() {
         auto exchange = [this](Bytes& spare) { reader_->ExchangeBuffer(spare); };
         GMEM_RETURN_IF_ERROR(
             decode_pool->Submit(*pages, exchange).WithContext("record " + std::to_string(record->index)));
+        if (options_.records_seen != nullptr) options_.records_seen->fetch_add(1);
         std::lock_guard<std::mutex> lock(apply_mu_);
         ++result_.records;
         continue;

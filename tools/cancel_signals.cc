@@ -22,4 +22,8 @@ const std::atomic<bool>* InstallCancelSignals() {
   return &g_cancel;
 }
 
+void RequestCancel() { g_cancel.store(true); }
+
+const std::atomic<bool>* CancelFlag() { return &g_cancel; }
+
 }  // namespace gmem::tools

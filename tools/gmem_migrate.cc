@@ -7,12 +7,16 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "base/secret.h"
 #include "format/keys.h"
+#include "migrate/progress_monitor.h"
 #include "migrate/source.h"
 #include "migrate/target.h"
 #include "tools/cancel_signals.h"
@@ -25,6 +29,9 @@ namespace gmem::tools {
 namespace {
 
 constexpr std::string_view kTool = "gmem-migrate";
+// The --json event stream's schema (docs/events.md): every event carries it. Bumped when a field
+// changes meaning or goes away; new events and new fields do not bump it.
+constexpr int kEventSchema = 1;
 
 int RunKeygen(const std::string& out, bool force, bool quiet) {
   auto key = format::GenerateKey();
@@ -84,7 +91,7 @@ double Mib(uint64_t bytes) { return static_cast<double>(bytes) / 1048576.0; }
 // Progress: a constant-width line on a TTY (at most 5 times a second), or NDJSON events.
 class Reporter final : public migrate::MigrationEvents {
  public:
-  Reporter(bool json, bool quiet) : json_(json), tty_(!json && !quiet && isatty(STDERR_FILENO)) {}
+  Reporter(bool json, bool quiet) : json_(json), quiet_(quiet), tty_(!json && !quiet && isatty(STDERR_FILENO)) {}
 
   void OnStart(uint64_t total_pages) override {
     start_ = Clock::now();
@@ -121,10 +128,25 @@ class Reporter final : public migrate::MigrationEvents {
   void OnSwitchover(uint64_t dirty_pages, uint64_t estimate_ms, const std::string& reason) override {
     Emit({{"event", "switchover"}, {"reason", reason}, {"dirty_pages", dirty_pages}, {"estimate_ms", estimate_ms}});
   }
-  void Emit(const nlohmann::json& event) {
+  // Safe from any thread (a stall is reported from the monitor's).
+  void Emit(nlohmann::json event) {
     if (!json_) return;
+    event["schema"] = kEventSchema;
+    std::lock_guard<std::mutex> lock(mu_);
     std::printf("%s\n", event.dump().c_str());
     std::fflush(stdout);
+  }
+  // A stall: an event, or one warning line on stderr in text mode (unless -q).
+  void Stall(std::string_view what, const migrate::StallInfo& info, int timeout_s, bool abort) {
+    Emit({{"event", "stall"}, {"idle_ms", info.idle_ms}, {"timeout_s", timeout_s},
+          {"action", abort ? "abort" : "warn"}, {"phase", info.at.phase}, {"pass", info.at.pass},
+          {"bytes_sent", info.at.bytes_sent}});
+    if (json_ || quiet_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tty_) std::fprintf(stderr, "\r%92s\r", "");
+    std::fprintf(stderr, "%s: %s: warning: no progress for %.1f s (phase %s)%s\n", std::string(kTool).c_str(),
+                 std::string(what).c_str(), static_cast<double>(info.idle_ms) / 1000.0, info.at.phase.c_str(),
+                 abort ? "; aborting (--on-stall abort)" : "");
   }
   void EndLine() {
     if (tty_) std::fprintf(stderr, "\r%92s\r", "");
@@ -134,7 +156,9 @@ class Reporter final : public migrate::MigrationEvents {
  private:
   using Clock = std::chrono::steady_clock;
   bool json_;
+  bool quiet_;
   bool tty_;
+  std::mutex mu_;  // one line at a time
   double dirty_rate_ = 0;  // MiB/s the guest dirtied during the last complete pass
   uint64_t prev_elapsed_us_ = 0;
   uint32_t pass_ = 0;
@@ -149,6 +173,49 @@ int ReportError(Reporter& reporter, std::string_view what, const Status& status)
   return Fail(kTool, what, status);
 }
 
+// --stall-timeout / --on-stall: what to do when a command makes no progress for a while.
+struct StallFlags {
+  int timeout_s = 0;  // 0: never a stall
+  std::string on_stall = "warn";
+  bool abort() const { return on_stall == "abort"; }
+};
+
+void AddStallFlags(CLI::App* cmd, StallFlags& flags) {
+  cmd->add_option("--stall-timeout", flags.timeout_s,
+                  "seconds without progress that make a stall (default 0: never); waiting for the peer counts")
+      ->check(CLI::Range(0, 86400));
+  cmd->add_option("--on-stall", flags.on_stall,
+                  "warn (a 'stall' event or a warning line) or abort (cancel as SIGINT does: exit 7, the source VM "
+                  "runs on)")
+      ->check(CLI::IsMember({"warn", "abort"}));
+}
+
+// Watches `role`'s engine: publishes its progress to `vmm_socket` (empty: not) and reports stalls.
+// An abort cancels through the cancel flag; `stalled` is set first, so the error line can say why.
+migrate::ProgressMonitorOptions MonitorOptions(const std::string& role, const std::string& vmm_socket,
+                                               const StallFlags& stall, Reporter& reporter,
+                                               std::atomic<bool>& stalled) {
+  migrate::ProgressMonitorOptions options;
+  options.role = role;
+  options.vmm_socket = vmm_socket;
+  options.stall_timeout_ms = stall.timeout_s * 1000;
+  options.next = &reporter;
+  options.on_stall = [role, stall, &reporter, &stalled](const migrate::StallInfo& info) {
+    reporter.Stall(role, info, stall.timeout_s, stall.abort());
+    if (!stall.abort()) return;
+    stalled.store(true);
+    RequestCancel();
+  };
+  return options;
+}
+
+// A cancel that came from the stall policy says so (the engine only knows it was cancelled).
+Status StallAware(const Status& status, const StallFlags& stall, const std::atomic<bool>& stalled) {
+  if (status.code() != Code::kCancelled || !stalled.load()) return status;
+  return Status(Code::kCancelled, "stalled: no progress for " + std::to_string(stall.timeout_s) +
+                                      " s (--on-stall abort): " + status.ToString());
+}
+
 struct SendFlags {
   std::string vmm, to, compress = "auto", bandwidth;
   uint64_t downtime_ms = 300;
@@ -156,6 +223,7 @@ struct SendFlags {
   uint16_t channels = 2;
   bool verify_memory = false;
   bool json = false;
+  StallFlags stall;
 };
 
 int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
@@ -175,10 +243,16 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
   auto key = LoadKey(key_flags);
   if (!key.ok()) return ReportError(reporter, "send", key.status());
   options.cancel = InstallCancelSignals();
-  options.events = &reporter;
+  std::atomic<bool> stalled{false};
+  migrate::ProgressMonitor monitor(MonitorOptions("send", flags.vmm, flags.stall, reporter, stalled));
+  options.events = &monitor;
   migrate::MigrationSource source(std::move(options), std::move(key).value());
+  monitor.Start();
   auto stats = source.Run();
-  if (!stats.ok()) return ReportError(reporter, "send to '" + flags.to + "'", stats.status());
+  Status outcome = StallAware(stats.status(), flags.stall, stalled);
+  // The VMM shows the outcome to `status` (after a completed live migration it has quit).
+  monitor.Finish(outcome);
+  if (!outcome.ok()) return ReportError(reporter, "send to '" + flags.to + "'", outcome);
   reporter.EndLine();
   const migrate::MigrationStats& s = *stats;
   double secs = static_cast<double>(s.total_ms) / 1000.0;
@@ -210,6 +284,7 @@ struct RecvFlags {
   bool verify_memory = false;
   bool paused = false;
   bool json = false;
+  StallFlags stall;
 };
 
 int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
@@ -224,9 +299,38 @@ int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
   options.accept_timeout_ms = flags.timeout_s < 0 ? -1 : flags.timeout_s * 1000;
   options.require_memory_check = flags.verify_memory;
   options.resume = !flags.paused;
+  // No SIGINT handler: a recv blocked in a read ends on SIGINT as it always did. The stall policy
+  // sets the flag, which the engine checks between records.
+  options.cancel = CancelFlag();
+  std::atomic<uint64_t> records{0};
+  options.records_seen = &records;
+  std::atomic<bool> stalled{false};
+  std::atomic<bool> done{false};
+  migrate::ProgressMonitorOptions monitor_options = MonitorOptions("recv", "", flags.stall, reporter, stalled);
+  monitor_options.activity = &records;
+  monitor_options.on_stall = [what = "recv from '" + flags.from + "'", inner = monitor_options.on_stall, &reporter, &done,
+                              stall = flags.stall](const migrate::StallInfo& info) {
+    inner(info);
+    if (!stall.abort()) return;
+    // A recv blocked in a read (the source stopped sending) never reaches the next record: if the
+    // engine has not ended within a grace second, leave. The closed connection tells the source,
+    // which keeps (or resumes) its VM; this incoming VM never got COMMIT, so it does not run.
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (done.load()) return;
+    ReportError(reporter, what,
+                Status(Code::kCancelled, "stalled: no progress for " + std::to_string(stall.timeout_s) +
+                                             " s (--on-stall abort): cancelled"));
+    std::fflush(stdout);
+    std::_Exit(kExitCancelled);
+  };
+  migrate::ProgressMonitor monitor(std::move(monitor_options));
   migrate::MigrationTarget target(std::move(options), std::move(key).value());
+  monitor.Start();
   auto result = target.Run();
-  if (!result.ok()) return ReportError(reporter, "recv from '" + flags.from + "'", result.status());
+  done.store(true);
+  Status outcome = StallAware(result.status(), flags.stall, stalled);
+  monitor.Finish(outcome);
+  if (!outcome.ok()) return ReportError(reporter, "recv from '" + flags.from + "'", outcome);
   reporter.Emit({{"event", "complete"}, {"records", result->records}, {"wire_bytes", result->wire_bytes},
                  {"data_pages", result->data_pages}, {"zero_pages", result->zero_pages},
                  {"private_pages", result->private_pages}, {"agent_round_trips", result->agent_round_trips},
@@ -260,6 +364,45 @@ int RunResolve(const std::string& vmm_socket, bool resume, bool discard, bool qu
   Status st = resume ? client->Resume() : client->Quit();
   if (!st.ok()) return Fail(kTool, "resolve", st);
   if (!quiet) std::printf("%s the VM (it was %s)\n", resume ? "resumed" : "discarded", state->c_str());
+  return kExitOk;
+}
+
+// The migration in flight on `vmm_socket`, as the engine last reported it (query-migration).
+int RunStatus(const std::string& vmm_socket, bool json) {
+  auto client = migrate::VmmClient::Connect(vmm_socket, 2000);
+  if (!client.ok()) return Fail(kTool, "status", client.status());
+  auto reply = client->Ok({{"cmd", "query-migration"}});
+  if (!reply.ok()) return Fail(kTool, "status", reply.status());
+  nlohmann::json r = *reply;
+  std::string state = r.value("state", std::string("none"));
+  if (json) {
+    r.erase("id");
+    r.erase("ok");
+    r["event"] = "status";
+    r["schema"] = kEventSchema;
+    std::printf("%s\n", r.dump().c_str());
+    return kExitOk;
+  }
+  if (state == "none") {
+    std::printf("migration: none\n");
+    return kExitOk;
+  }
+  double age_s = static_cast<double>(r.value("age_ms", uint64_t{0})) / 1000.0;
+  std::string role = r.value("role", std::string());
+  if (state == "failed") {
+    std::printf("migration: failed (%s): %s; reported %.1f s ago\n", role.c_str(),
+                r.value("error", std::string()).c_str(), age_s);
+    return kExitOk;
+  }
+  uint64_t downtime = r.value("expected_downtime_ms", uint64_t{0});
+  std::string downtime_text = downtime == 0 ? "not estimated yet" : std::to_string(downtime) + " ms";
+  std::printf("migration: %s (%s), phase %s, pass %llu: %.1f MiB sent, %.1f MiB remaining (%llu dirty pages), "
+              "%.1f MiB/s, expected downtime %s; reported %.1f s ago\n",
+              state.c_str(), role.c_str(), r.value("phase", std::string()).c_str(),
+              static_cast<unsigned long long>(r.value("pass", uint64_t{0})), Mib(r.value("bytes_sent", uint64_t{0})),
+              Mib(r.value("bytes_remaining", uint64_t{0})),
+              static_cast<unsigned long long>(r.value("dirty_pages", uint64_t{0})),
+              Mib(r.value("rate_bytes_per_second", uint64_t{0})), downtime_text.c_str(), age_s);
   return kExitOk;
 }
 
@@ -300,7 +443,8 @@ int main(int argc, char** argv) {
   send->add_option("--bandwidth", send_flags.bandwidth, "limit the stream to RATE bytes/s (K, M, G suffixes)");
   send->add_flag("--verify-memory", send_flags.verify_memory,
                  "also compare both VMs' memory digests before the target runs (costs a hash of all memory in the downtime)");
-  send->add_flag("--json", send_flags.json, "NDJSON events on stdout instead of text");
+  send->add_flag("--json", send_flags.json, "NDJSON events on stdout instead of text (docs/events.md)");
+  AddStallFlags(send, send_flags.stall);
   AddKeyFlags(send, key_flags);
 
   RecvFlags recv_flags;
@@ -312,8 +456,15 @@ int main(int argc, char** argv) {
   recv->add_flag("--verify-memory", recv_flags.verify_memory, "refuse a source that does not send --verify-memory");
   recv->add_flag("--paused", recv_flags.paused,
                  "after COMMIT leave the VM paused (it is the guest now): resume it on its control socket");
-  recv->add_flag("--json", recv_flags.json, "NDJSON events on stdout instead of text");
+  recv->add_flag("--json", recv_flags.json, "NDJSON events on stdout instead of text (docs/events.md)");
+  AddStallFlags(recv, recv_flags.stall);
   AddKeyFlags(recv, key_flags);
+
+  std::string status_vmm;
+  bool status_json = false;
+  CLI::App* status = app.add_subcommand("status", "show the migration in flight on a source VMM (or its outcome)");
+  status->add_option("--vmm", status_vmm, "control socket of the VMM")->required();
+  status->add_flag("--json", status_json, "one JSON object instead of text (docs/events.md, 'status')");
 
   std::string resolve_vmm;
   bool resolve_resume = false, resolve_discard = false;
@@ -326,6 +477,7 @@ int main(int argc, char** argv) {
   if (keygen->parsed()) return RunKeygen(out, force, quiet);
   if (send->parsed()) return RunSend(send_flags, key_flags, quiet);
   if (recv->parsed()) return RunRecv(recv_flags, key_flags, quiet);
+  if (status->parsed()) return RunStatus(status_vmm, status_json);
   if (resolve->parsed()) return RunResolve(resolve_vmm, resolve_resume, resolve_discard, quiet);
   return kExitUsage;
 }

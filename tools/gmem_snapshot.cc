@@ -221,8 +221,11 @@ class Reporter final : public migrate::MigrationEvents {
           {"zero_pages", p.zero_pages}, {"unchanged_pages", p.unchanged_pages}, {"raw_bytes", p.raw_bytes},
           {"wire_bytes", p.wire_bytes}, {"elapsed_us", p.elapsed_us}});
   }
-  void Emit(const nlohmann::ordered_json& event) {
-    if (json_) PrintJson(event);
+  // Every event carries the stream's schema (docs/events.md), as gmem-migrate's do.
+  void Emit(nlohmann::ordered_json event) {
+    if (!json_) return;
+    event["schema"] = 1;
+    PrintJson(event);
   }
   void EndLine() {
     if (tty_) std::fprintf(stderr, "\r%80s\r", "");
