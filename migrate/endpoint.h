@@ -53,6 +53,8 @@ struct TargetChannels {
 // Opens the target's end of `uri` and runs the handshake on every channel: listens on
 // tcp:/unix:, accepts channel 0 within `timeout_ms` (-1: forever), learns the channel count from
 // its HELLO, and accepts the others in order; takes fd:N over, or opens file:PATH for reading.
+// An fd:N that is a listening socket (systemd socket activation hands one over) is accepted on
+// like tcp:/unix:; it stays open (the caller owns it).
 inline constexpr uint16_t kMaxChannels = 16;
 Expected<TargetChannels> AcceptTargetChannels(const transport::Uri& uri, int timeout_ms, const SecretBytes& key,
                                               bool insecure);

@@ -2,6 +2,7 @@
 // The engine lives in migrate/; this file only parses flags and reports.
 
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -287,15 +288,53 @@ struct RecvFlags {
   StallFlags stall;
 };
 
-int RunRecv(const RecvFlags& flags, const KeyFlags& key_flags, bool quiet) {
+// systemd socket activation, sd_listen_fds(3)'s protocol: LISTEN_PID names this process,
+// LISTEN_FDS counts the sockets handed over from fd 3 on. We take exactly one (a .socket unit with
+// one Listen*= line): a listening socket (Accept=no, every channel is accepted on it) or one
+// connection (Accept=yes: --channels 1 only). The variables are removed, as sd_listen_fds(1) does,
+// so that nothing we start inherits them.
+Expected<std::string> SystemdFrom() {
+  constexpr int kListenFdsStart = 3;
+  const char* fds = std::getenv("LISTEN_FDS");
+  const char* pid = std::getenv("LISTEN_PID");
+  if (fds == nullptr) {
+    return InvalidArgument("--from systemd: LISTEN_FDS is not set (start recv from a socket unit: contrib/README.md)");
+  }
+  if (pid == nullptr || std::to_string(::getpid()) != pid) {
+    return InvalidArgument(std::string("--from systemd: LISTEN_PID (") + (pid == nullptr ? "unset" : pid) +
+                           ") is not this process");
+  }
+  if (std::string(fds) != "1") {
+    return InvalidArgument(std::string("--from systemd: expected one socket (LISTEN_FDS=1), got LISTEN_FDS=") + fds);
+  }
+  int flags = ::fcntl(kListenFdsStart, F_GETFD);
+  if (flags < 0) return ErrnoStatus(Code::kInvalidArgument, "--from systemd: fd 3");
+  if (::fcntl(kListenFdsStart, F_SETFD, flags | FD_CLOEXEC) != 0) return ErrnoStatus(Code::kIo, "--from systemd: fd 3");
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  return "fd:" + std::to_string(kListenFdsStart);
+}
+
+int RunRecv(RecvFlags flags, const KeyFlags& key_flags, bool quiet) {
   Reporter reporter(flags.json, quiet);
+  if (flags.from.empty() && std::getenv("LISTEN_FDS") != nullptr) flags.from = "systemd";
+  if (flags.from.empty()) {
+    return ReportError(reporter, "recv", InvalidArgument("give --from (or start recv by systemd socket activation)"));
+  }
+  std::string from_uri = flags.from;
+  if (flags.from == "systemd") {
+    auto uri = SystemdFrom();
+    if (!uri.ok()) return ReportError(reporter, "recv", uri.status());
+    from_uri = *uri;
+  }
   auto key = LoadKey(key_flags);
   if (!key.ok()) return ReportError(reporter, "recv", key.status());
   signal(SIGPIPE, SIG_IGN);
   migrate::TargetOptions options;
   options.vmm_socket = flags.vmm;
   options.vmm_connect_timeout_ms = 2000;
-  options.from_uri = flags.from;
+  options.from_uri = from_uri;
   options.accept_timeout_ms = flags.timeout_s < 0 ? -1 : flags.timeout_s * 1000;
   options.require_memory_check = flags.verify_memory;
   options.resume = !flags.paused;
@@ -450,8 +489,9 @@ int main(int argc, char** argv) {
   RecvFlags recv_flags;
   CLI::App* recv = app.add_subcommand("recv", "receive a migration into an incoming VMM (gmem-vmm run --incoming)");
   recv->add_option("--vmm", recv_flags.vmm, "control socket of the incoming target VMM")->required();
-  recv->add_option("--from", recv_flags.from, "tcp:HOST:PORT or unix:PATH to listen on, fd:N, or file:PATH")
-      ->required();
+  recv->add_option("--from", recv_flags.from,
+                   "tcp:HOST:PORT or unix:PATH to listen on, fd:N, file:PATH, or systemd (socket activation: the "
+                   "default when LISTEN_FDS is set)");
   recv->add_option("--timeout", recv_flags.timeout_s, "seconds to wait for the source to connect (default: forever)");
   recv->add_flag("--verify-memory", recv_flags.verify_memory, "refuse a source that does not send --verify-memory");
   recv->add_flag("--paused", recv_flags.paused,

@@ -2,10 +2,17 @@
 // migration and after its outcome, and the stall policy (--stall-timeout, --on-stall) against a
 // target that stopped (SIGSTOP): the stall event, and with abort exit 7 with the source running.
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -13,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/unique_fd.h"
 #include "migrate/vmm_client.h"
 #include "tests/migrate/migrate_testing.h"
 
@@ -214,6 +222,121 @@ TEST_F(OrchestrationTest, AStallWarnsOnceAndTheMigrationCompletesWhenTheTargetCo
   auto client = VmmClient::Connect(vms_->target_socket, 2000);
   ASSERT_OK(client);
   ASSERT_OK(client->Quit());
+}
+
+// A listening Unix socket at `path` (what a systemd .socket unit with ListenStream=PATH makes).
+UniqueFd ListenUnix(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  EXPECT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+  EXPECT_EQ(::listen(fd.get(), 16), 0) << std::strerror(errno);
+  return fd;
+}
+
+// Starts build/bin/gmem-migrate with `args` as systemd does a socket-activated service: `listen_fd`
+// as fd 3, LISTEN_FDS=`listen_fds` and LISTEN_PID the child's pid; stdout/stderr to files in `dir`.
+pid_t StartActivated(int listen_fd, const std::vector<std::string>& args, const std::string& dir,
+                     const std::string& listen_fds = "1") {
+  std::string exe = std::filesystem::read_symlink("/proc/self/exe").parent_path().string() + "/gmem-migrate";
+  std::vector<std::string> all = {exe};
+  all.insert(all.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : all) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // The environment is built before fork: between fork and exec only async-signal-safe calls.
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "LISTEN_", 7) != 0) env.emplace_back(*e);
+  }
+  env.push_back("LISTEN_FDS=" + listen_fds);
+  char pid_var[32] = "LISTEN_PID=";
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(pid_var);
+  envp.push_back(nullptr);
+  std::string out = dir + "/recv.out", err = dir + "/recv.err";
+  int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  pid_t pid = ::fork();
+  if (pid != 0) {
+    ::close(o);
+    ::close(e);
+    return pid;
+  }
+  char digits[16];
+  int n = 0;
+  for (int v = static_cast<int>(::getpid()); v > 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  char* at = pid_var + 11;
+  while (n > 0) *at++ = digits[--n];
+  *at = '\0';
+  ::dup2(o, 1);
+  ::dup2(e, 2);
+  if (listen_fd != 3) ::dup2(listen_fd, 3);  // dup2 clears FD_CLOEXEC on the copy
+  else ::fcntl(3, F_SETFD, 0);
+  ::execve(exe.c_str(), argv.data(), envp.data());
+  ::_exit(127);
+}
+
+int WaitExit(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(OrchestrationTest, RecvStartedBySocketActivationCompletesAMigration) {
+  std::string path = vms_->dir.File("activated.sock");
+  UniqueFd listener = ListenUnix(path);
+  // No --from: LISTEN_FDS makes it 'systemd'. Two channels: both accepted on the inherited socket.
+  pid_t recv = StartActivated(listener.get(), {"recv", "--vmm", vms_->target_socket, "--key-file",
+                                               vms_->dir.File("key"), "--json"}, vms_->dir.path());
+  ASSERT_GT(recv, 0);
+  listener.Reset();  // the child has it (as systemd keeps its own copy)
+  auto send = RunTool("gmem-migrate", {"send", "--vmm", vms_->source_socket, "--to", "unix:" + path, "--key-file",
+                                       vms_->dir.File("key"), "--channels", "2", "--max-passes", "2"});
+  EXPECT_EQ(send.exit_code, 0) << send.err;
+  EXPECT_EQ(WaitExit(recv), 0) << ReadFile(vms_->dir.File("recv.err"));
+  EXPECT_THAT(ReadFile(vms_->dir.File("recv.out")), HasSubstr("\"event\":\"complete\""));
+  EXPECT_THAT(ReadFile(vms_->dir.File("recv.out")), HasSubstr("\"resumed\":true"));
+  auto client = VmmClient::Connect(vms_->target_socket, 2000);
+  ASSERT_OK(client);
+  auto state = client->State();
+  ASSERT_OK(state);
+  EXPECT_EQ(*state, "running");
+  ASSERT_OK(client->Quit());
+}
+
+TEST(GmemMigrateSystemdTest, SocketActivationIsCheckedBeforeAnythingElse) {
+  auto absent = RunTool("gmem-migrate", {"recv", "--vmm", "/nonexistent.sock", "--from", "systemd",
+                                         "--insecure-no-encryption"});
+  EXPECT_EQ(absent.exit_code, 1);
+  EXPECT_EQ(absent.err, "gmem-migrate: recv: --from systemd: LISTEN_FDS is not set (start recv from a socket unit: "
+                        "contrib/README.md)\n");
+  auto no_from = RunTool("gmem-migrate", {"recv", "--vmm", "/nonexistent.sock", "--insecure-no-encryption"});
+  EXPECT_EQ(no_from.exit_code, 1);
+  EXPECT_EQ(no_from.err, "gmem-migrate: recv: give --from (or start recv by systemd socket activation)\n");
+  // Variables meant for another process (LISTEN_PID is not ours) are refused, as sd_listen_fds does.
+  ::setenv("LISTEN_FDS", "1", 1);
+  ::setenv("LISTEN_PID", "1", 1);
+  auto other = RunTool("gmem-migrate", {"recv", "--vmm", "/nonexistent.sock", "--insecure-no-encryption"});
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_PID");
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_EQ(other.err, "gmem-migrate: recv: --from systemd: LISTEN_PID (1) is not this process\n");
+  // A unit with two sockets: which one is the stream? Refused.
+  gmem::testing::TempDir dir;
+  UniqueFd listener = ListenUnix(dir.File("s"));
+  pid_t two = StartActivated(listener.get(), {"recv", "--vmm", "/nonexistent.sock", "--insecure-no-encryption"},
+                             dir.path(), "2");
+  EXPECT_EQ(WaitExit(two), 1);
+  EXPECT_EQ(ReadFile(dir.File("recv.err")),
+            "gmem-migrate: recv: --from systemd: expected one socket (LISTEN_FDS=1), got LISTEN_FDS=2\n");
 }
 
 }  // namespace
