@@ -12,8 +12,9 @@ namespace {
 constexpr auto kStallTick = std::chrono::milliseconds(100);
 // The rate is the stream's bytes over windows of at least this.
 constexpr auto kRateWindow = std::chrono::milliseconds(1000);
-// A VMM that does not accept the connection within this is not waited for.
-constexpr int kConnectTimeoutMs = 1000;
+// A VMM whose socket is not there (yet, or any more) is not waited for longer than this; the next
+// report tries again.
+constexpr int kConnectTimeoutMs = 200;
 
 }  // namespace
 
@@ -70,7 +71,9 @@ void ProgressMonitor::Finish(const Status& status) {
     if (status.ok()) snapshot_.bytes_remaining = 0;
     last = snapshot_;
   }
-  if (!options_.vmm_socket.empty()) Publish(last);
+  // One attempt at most: after a live migration the source VMM has quit, and the tool should not
+  // wait for it.
+  if (!options_.vmm_socket.empty()) Publish(last, /*connect_timeout_ms=*/0);
 }
 
 ProgressSnapshot ProgressMonitor::Snapshot() const {
@@ -178,24 +181,22 @@ void ProgressMonitor::PublishLoop() {
     ProgressSnapshot copy = snapshot_;
     publish_now_ = false;
     lock.unlock();
-    Publish(copy);
+    Publish(copy, kConnectTimeoutMs);
     lock.lock();
     cv_.wait_for(lock, std::chrono::milliseconds(options_.publish_interval_ms), [&] { return stop_ || publish_now_; });
   }
 }
 
-void ProgressMonitor::Publish(const ProgressSnapshot& snapshot) {
+void ProgressMonitor::Publish(const ProgressSnapshot& snapshot, int connect_timeout_ms) {
   std::lock_guard<std::mutex> lock(publish_mu_);
-  if (client_failed_) return;
+  // Progress is for the curious: a failure is never a reason to fail a migration; the next
+  // report connects again.
   if (!client_.has_value()) {
-    auto client = VmmClient::Connect(options_.vmm_socket, kConnectTimeoutMs);
-    if (!client.ok()) {
-      client_failed_ = true;  // progress is for the curious: never a reason to fail a migration
-      return;
-    }
+    auto client = VmmClient::Connect(options_.vmm_socket, connect_timeout_ms);
+    if (!client.ok()) return;
     client_.emplace(std::move(client).value());
   }
-  if (!client_->Ok(ProgressRequest(snapshot)).ok()) client_failed_ = true;
+  if (!client_->Ok(ProgressRequest(snapshot)).ok()) client_.reset();
 }
 
 }  // namespace gmem::migrate

@@ -89,7 +89,7 @@ class ProgressMonitor final : public MigrationEvents {
   void MovedLocked();
   void StallLoop();
   void PublishLoop();
-  void Publish(const ProgressSnapshot& snapshot);
+  void Publish(const ProgressSnapshot& snapshot, int connect_timeout_ms);
   void Stop();
 
   ProgressMonitorOptions options_;
@@ -107,8 +107,7 @@ class ProgressMonitor final : public MigrationEvents {
   uint64_t rate_bytes_ = 0;
   uint64_t passes_wire_bytes_ = 0;  // the stream bytes of the passes done
   std::mutex publish_mu_;  // the client below
-  std::optional<VmmClient> client_;
-  bool client_failed_ = false;
+  std::optional<VmmClient> client_;  // connected on the first report
   std::thread stall_thread_;
   std::thread publish_thread_;
 };

@@ -98,6 +98,7 @@ Expected<RestoreResult> Restore(const RestoreOptions& options, migrate::Migratio
   target.from_uri = "fd:" + std::to_string(image.fd.get());
   target.stream_name = options.in_path;
   target.cancel = options.cancel;
+  target.records_seen = options.records_seen;
   target.resume = options.resume;
   auto run = migrate::MigrationTarget(std::move(target), std::move(key)).Run();
   if (!run.ok()) return AsFileError(run.status());

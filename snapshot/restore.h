@@ -36,6 +36,8 @@ struct RestoreOptions {
   // Set (e.g. from a signal handler) to cancel; checked before the VMM is contacted and between
   // records. May be null.
   const std::atomic<bool>* cancel = nullptr;
+  // Raised for every record applied (migrate::TargetOptions::records_seen). May be null.
+  std::atomic<uint64_t>* records_seen = nullptr;
 };
 
 struct RestoreResult {

@@ -25,6 +25,7 @@
 #include "tools/exit_codes.h"
 #include "tools/key_args.h"
 #include "tools/report_text.h"
+#include "tools/stall_policy.h"
 
 namespace gmem::tools {
 namespace {
@@ -138,10 +139,9 @@ class Reporter final : public migrate::MigrationEvents {
     std::fflush(stdout);
   }
   // A stall: an event, or one warning line on stderr in text mode (unless -q).
-  void Stall(std::string_view what, const migrate::StallInfo& info, int timeout_s, bool abort) {
-    Emit({{"event", "stall"}, {"idle_ms", info.idle_ms}, {"timeout_s", timeout_s},
-          {"action", abort ? "abort" : "warn"}, {"phase", info.at.phase}, {"pass", info.at.pass},
-          {"bytes_sent", info.at.bytes_sent}});
+  void Stall(std::string_view what, const migrate::StallInfo& info, const StallFlags& stall) {
+    bool abort = stall.abort();
+    Emit(StallEvent(info, stall));
     if (json_ || quiet_) return;
     std::lock_guard<std::mutex> lock(mu_);
     if (tty_) std::fprintf(stderr, "\r%92s\r", "");
@@ -174,47 +174,13 @@ int ReportError(Reporter& reporter, std::string_view what, const Status& status)
   return Fail(kTool, what, status);
 }
 
-// --stall-timeout / --on-stall: what to do when a command makes no progress for a while.
-struct StallFlags {
-  int timeout_s = 0;  // 0: never a stall
-  std::string on_stall = "warn";
-  bool abort() const { return on_stall == "abort"; }
-};
-
-void AddStallFlags(CLI::App* cmd, StallFlags& flags) {
-  cmd->add_option("--stall-timeout", flags.timeout_s,
-                  "seconds without progress that make a stall (default 0: never); waiting for the peer counts")
-      ->check(CLI::Range(0, 86400));
-  cmd->add_option("--on-stall", flags.on_stall,
-                  "warn (a 'stall' event or a warning line) or abort (cancel as SIGINT does: exit 7, the source VM "
-                  "runs on)")
-      ->check(CLI::IsMember({"warn", "abort"}));
-}
-
-// Watches `role`'s engine: publishes its progress to `vmm_socket` (empty: not) and reports stalls.
-// An abort cancels through the cancel flag; `stalled` is set first, so the error line can say why.
+// The monitor of `role`'s engine: publishes to `vmm_socket` (empty: not), reports stalls.
 migrate::ProgressMonitorOptions MonitorOptions(const std::string& role, const std::string& vmm_socket,
                                                const StallFlags& stall, Reporter& reporter,
                                                std::atomic<bool>& stalled) {
-  migrate::ProgressMonitorOptions options;
-  options.role = role;
-  options.vmm_socket = vmm_socket;
-  options.stall_timeout_ms = stall.timeout_s * 1000;
-  options.next = &reporter;
-  options.on_stall = [role, stall, &reporter, &stalled](const migrate::StallInfo& info) {
-    reporter.Stall(role, info, stall.timeout_s, stall.abort());
-    if (!stall.abort()) return;
-    stalled.store(true);
-    RequestCancel();
-  };
-  return options;
-}
-
-// A cancel that came from the stall policy says so (the engine only knows it was cancelled).
-Status StallAware(const Status& status, const StallFlags& stall, const std::atomic<bool>& stalled) {
-  if (status.code() != Code::kCancelled || !stalled.load()) return status;
-  return Status(Code::kCancelled, "stalled: no progress for " + std::to_string(stall.timeout_s) +
-                                      " s (--on-stall abort): " + status.ToString());
+  return StallMonitorOptions(
+      role, vmm_socket, stall, &reporter,
+      [role, stall, &reporter](const migrate::StallInfo& info) { reporter.Stall(role, info, stall); }, stalled);
 }
 
 struct SendFlags {

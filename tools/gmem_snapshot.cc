@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +24,7 @@
 #include "tools/exit_codes.h"
 #include "tools/key_args.h"
 #include "tools/report_text.h"
+#include "tools/stall_policy.h"
 #include "transport/direct_file.h"
 
 namespace gmem::tools {
@@ -203,7 +205,7 @@ Expected<migrate::MigrationKey> LoadMigrationKey(const KeyArgs& args) {
 // Progress of a save: one constant-width line on a TTY (at most 5 a second), or NDJSON events.
 class Reporter final : public migrate::MigrationEvents {
  public:
-  Reporter(bool json, bool quiet) : json_(json), tty_(!json && !quiet && isatty(STDERR_FILENO)) {}
+  Reporter(bool json, bool quiet) : json_(json), quiet_(quiet), tty_(!json && !quiet && isatty(STDERR_FILENO)) {}
 
   void OnStart(uint64_t total_pages) override { Emit({{"event", "start"}, {"pages", total_pages}}); }
   void OnProgress(uint32_t pass, uint64_t done, uint64_t total, uint64_t wire_bytes) override {
@@ -225,10 +227,21 @@ class Reporter final : public migrate::MigrationEvents {
   void Emit(nlohmann::ordered_json event) {
     if (!json_) return;
     event["schema"] = 1;
+    std::lock_guard<std::mutex> lock(mu_);  // a stall comes from the monitor's thread
     PrintJson(event);
   }
   void EndLine() {
     if (tty_) std::fprintf(stderr, "\r%80s\r", "");
+  }
+  // A stall (tools/stall_policy.h): the event, or one warning line (not with -q). Any thread.
+  void Stall(std::string_view what, const migrate::StallInfo& info, const StallFlags& stall) {
+    Emit(StallEvent(info, stall));
+    if (json_ || quiet_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    EndLine();
+    std::fprintf(stderr, "%s: %s: warning: no progress for %.1f s (phase %s)%s\n", std::string(kTool).c_str(),
+                 std::string(what).c_str(), static_cast<double>(info.idle_ms) / 1000.0, info.at.phase.c_str(),
+                 stall.abort() ? "; aborting (--on-stall abort)" : "");
   }
   int Error(std::string_view what, const Status& status) {
     EndLine();
@@ -239,14 +252,26 @@ class Reporter final : public migrate::MigrationEvents {
  private:
   using Clock = std::chrono::steady_clock;
   bool json_;
+  bool quiet_;
   bool tty_;
+  std::mutex mu_;  // one line at a time
   Clock::time_point start_ = Clock::now();
   Clock::time_point last_{};
 };
 
+// Reports a stall of `what` through `reporter` (and cancels, with --on-stall abort).
+migrate::ProgressMonitorOptions MonitorOptions(const std::string& role, const std::string& vmm_socket,
+                                               const StallFlags& stall, Reporter& reporter,
+                                               std::atomic<bool>& stalled) {
+  return StallMonitorOptions(
+      role, vmm_socket, stall, &reporter,
+      [role, stall, &reporter](const migrate::StallInfo& info) { reporter.Stall(role, info, stall); }, stalled);
+}
+
 struct SaveFlags {
   std::string vmm, out, parent, compress = "auto";
   bool stop = false;
+  StallFlags stall;
 };
 
 int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool quiet) {
@@ -263,10 +288,16 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
   if (!key.ok()) return reporter.Error(what, key.status());
   // SIGINT/SIGTERM: the engine checks the flag between batches (save) or records (restore).
   options.cancel = InstallCancelSignals();
-  options.events = &reporter;
+  // The VMM shows the save's progress to 'gmem-migrate status', as it does a send's.
+  std::atomic<bool> stalled{false};
+  migrate::ProgressMonitor monitor(MonitorOptions("save", flags.vmm, flags.stall, reporter, stalled));
+  options.events = &monitor;
   auto start = std::chrono::steady_clock::now();
+  monitor.Start();
   auto saved = snapshot::Save(options, std::move(key).value());
-  if (!saved.ok()) return reporter.Error(what, saved.status());
+  Status outcome = StallAware(saved.status(), flags.stall, stalled);
+  monitor.Finish(outcome);
+  if (!outcome.ok()) return reporter.Error(what, outcome);
   reporter.EndLine();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const snapshot::SaveResult& r = *saved;
@@ -303,7 +334,7 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
 }
 
 int RunRestore(const std::string& vmm, const std::string& in, const std::string& parent_dir, bool paused,
-               const KeyArgs& key_args, bool json, bool quiet) {
+               const StallFlags& stall, const KeyArgs& key_args, bool json, bool quiet) {
   Reporter reporter(json, quiet);
   std::string what = "restore '" + in + "'";
   auto key = LoadMigrationKey(key_args);
@@ -315,9 +346,18 @@ int RunRestore(const std::string& vmm, const std::string& in, const std::string&
   options.resume = !paused;
   // SIGINT/SIGTERM: the engine checks the flag between batches (save) or records (restore).
   options.cancel = InstallCancelSignals();
+  std::atomic<uint64_t> records{0};
+  options.records_seen = &records;
+  std::atomic<bool> stalled{false};
+  migrate::ProgressMonitorOptions monitor_options = MonitorOptions("restore", "", stall, reporter, stalled);
+  monitor_options.activity = &records;
+  migrate::ProgressMonitor monitor(std::move(monitor_options));
   auto start = std::chrono::steady_clock::now();
+  monitor.Start();
   auto restored = snapshot::Restore(options, std::move(key).value());
-  if (!restored.ok()) return reporter.Error(what, restored.status());
+  Status outcome = StallAware(restored.status(), stall, stalled);
+  monitor.Finish(outcome);
+  if (!outcome.ok()) return reporter.Error(what, outcome);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const snapshot::RestoreResult& r = *restored;
   reporter.Emit({{"event", "complete"}, {"file", in}, {"stream_id", ToHex(r.header.stream_id)}, {"chain", r.chain},
@@ -471,6 +511,7 @@ int main(int argc, char** argv) {
                    "write an increment: only the pages that differ from this earlier image of the VM");
   save->add_option("--compress", save_flags.compress, "auto (default: zstd:1 for each batch where it pays, from measured throughput), zstd, zstd:LEVEL (-7..19) or none");
   save->add_flag("--stop", save_flags.stop, "leave the VM paused after a successful save");
+  AddStallFlags(save, save_flags.stall);
   save->fallthrough();
   AddKeyFlags(*save, key_args);
 
@@ -482,6 +523,8 @@ int main(int argc, char** argv) {
   add_parent_dir(*restore);
   bool restore_paused = false;
   restore->add_flag("--paused", restore_paused, "leave the restored, verified VM paused: resume it on its control socket");
+  StallFlags restore_stall;
+  AddStallFlags(restore, restore_stall);
   restore->fallthrough();
   AddKeyFlags(*restore, key_args);
 
@@ -508,7 +551,7 @@ int main(int argc, char** argv) {
 
   if (auto code = ParseArgs(app, argc, argv, kTool)) return *code;
   if (save->parsed()) return RunSave(save_flags, key_args, json, quiet);
-  if (restore->parsed()) return RunRestore(vmm, in, parent_dir, restore_paused, key_args, json, quiet);
+  if (restore->parsed()) return RunRestore(vmm, in, parent_dir, restore_paused, restore_stall, key_args, json, quiet);
   if (inspect->parsed()) return RunInspect(file, json);
   if (diff->parsed()) return RunDiff(file, file_b, parent_dir, key_args, json, quiet);
   return RunVerify(file, parent_dir, key_args, json, quiet);

@@ -224,6 +224,28 @@ TEST_F(OrchestrationTest, AStallWarnsOnceAndTheMigrationCompletesWhenTheTargetCo
   ASSERT_OK(client->Quit());
 }
 
+// A save whose VMM stops answering (SIGSTOP) stalls; with abort it is cancelled once the VMM
+// answers again: exit 7, no image, the VM running, and the VMM shows the failed save.
+TEST_F(OrchestrationTest, AStalledSaveIsAStallEventAndAbortLeavesNoImage) {
+  ASSERT_EQ(SourceState(), "running");  // the control socket answers: stop the VMM behind it
+  ToolProcess save("gmem-snapshot", {"save", "--vmm", vms_->source_socket, "--out", vms_->dir.File("vm.img"),
+                                     "--key-file", vms_->dir.File("key"), "--json", "--stall-timeout", "1",
+                                     "--on-stall", "abort"});
+  vms_->source->Signal(SIGSTOP);
+  bool stalled = WaitForOutput(save, "\"event\":\"stall\"");
+  vms_->source->Signal(SIGCONT);
+  ASSERT_TRUE(stalled) << save.out() << save.err();
+  ASSERT_EQ(save.Wait(), 7) << save.out() << save.err();
+  EXPECT_THAT(save.out(), HasSubstr("\"action\":\"abort\""));
+  EXPECT_THAT(save.err(), MatchesRegex("gmem-snapshot: save '.*/vm.img': stalled: no progress for 1 s "
+                                       "\\(--on-stall abort\\): .*cancelled\n"));
+  EXPECT_FALSE(std::filesystem::exists(vms_->dir.File("vm.img")));
+  EXPECT_EQ(SourceState(), "running");
+  nlohmann::json status = Status();
+  EXPECT_EQ(status["state"], "failed") << status.dump();
+  EXPECT_EQ(status["role"], "save");
+}
+
 // A listening Unix socket at `path` (what a systemd .socket unit with ListenStream=PATH makes).
 UniqueFd ListenUnix(const std::string& path) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
