@@ -1,5 +1,10 @@
 #include "tools/exit_codes.h"
 
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "tests/testutil/testutil.h"
@@ -49,6 +54,28 @@ TEST(ExitCodesTest, FailPrintsOneLine) {
   std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(code, kExitBadInput);
   EXPECT_EQ(err, "gmem-snapshot: restore 'vm.img': record 17 (PAGES) at 0x41a000: bad\n");
+}
+
+// README.md, "Exit codes", is the one table of exit codes: it lists each code of exit_codes.h
+// exactly once and nothing else, so a code added to the enum (or the table) without the other
+// fails here.
+TEST(ExitCodesTest, TheReadmeTableListsEveryExitCodeOnce) {
+  const char* data = std::getenv("GMEM_TEST_DATA");  // <source>/tests/data
+  ASSERT_NE(data, nullptr) << "run through ctest";
+  std::ifstream in(std::string(data) + "/../../README.md");
+  ASSERT_TRUE(in.is_open());
+  std::multiset<int> listed;
+  bool in_section = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("## ")) in_section = line == "## Exit codes";
+    if (!in_section || !line.starts_with("| ")) continue;
+    std::istringstream cells(line.substr(2));
+    int code = -1;
+    if (cells >> code) listed.insert(code);  // the header and |---| rows have no number
+  }
+  std::multiset<int> documented;  // ExitCodeDocs: the manual pages' EXIT STATUS
+  for (const ExitCodeDoc& doc : ExitCodeDocs()) documented.insert(doc.code);
+  EXPECT_EQ(listed, documented);
 }
 
 }  // namespace
