@@ -174,15 +174,6 @@ int ReportError(Reporter& reporter, std::string_view what, const Status& status)
   return Fail(kTool, what, status);
 }
 
-// The monitor of `role`'s engine: publishes to `vmm_socket` (empty: not), reports stalls.
-migrate::ProgressMonitorOptions MonitorOptions(const std::string& role, const std::string& vmm_socket,
-                                               const StallFlags& stall, Reporter& reporter,
-                                               std::atomic<bool>& stalled) {
-  return StallMonitorOptions(
-      role, vmm_socket, stall, &reporter,
-      [role, stall, &reporter](const migrate::StallInfo& info) { reporter.Stall(role, info, stall); }, stalled);
-}
-
 struct SendFlags {
   std::string vmm, to, compress = "auto", bandwidth;
   uint64_t downtime_ms = 300;
@@ -211,7 +202,7 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
   if (!key.ok()) return ReportError(reporter, "send", key.status());
   options.cancel = InstallCancelSignals();
   std::atomic<bool> stalled{false};
-  migrate::ProgressMonitor monitor(MonitorOptions("send", flags.vmm, flags.stall, reporter, stalled));
+  migrate::ProgressMonitor monitor(ReporterMonitorOptions("send", flags.vmm, flags.stall, reporter, stalled));
   options.events = &monitor;
   migrate::MigrationSource source(std::move(options), std::move(key).value());
   monitor.Start();
@@ -311,7 +302,7 @@ int RunRecv(RecvFlags flags, const KeyFlags& key_flags, bool quiet) {
   options.records_seen = &records;
   std::atomic<bool> stalled{false};
   std::atomic<bool> done{false};
-  migrate::ProgressMonitorOptions monitor_options = MonitorOptions("recv", "", flags.stall, reporter, stalled);
+  migrate::ProgressMonitorOptions monitor_options = ReporterMonitorOptions("recv", "", flags.stall, reporter, stalled);
   monitor_options.activity = &records;
   monitor_options.on_stall = [what = "recv from '" + flags.from + "'", inner = monitor_options.on_stall, &reporter, &done,
                               stall = flags.stall](const migrate::StallInfo& info) {

@@ -259,15 +259,6 @@ class Reporter final : public migrate::MigrationEvents {
   Clock::time_point last_{};
 };
 
-// Reports a stall of `what` through `reporter` (and cancels, with --on-stall abort).
-migrate::ProgressMonitorOptions MonitorOptions(const std::string& role, const std::string& vmm_socket,
-                                               const StallFlags& stall, Reporter& reporter,
-                                               std::atomic<bool>& stalled) {
-  return StallMonitorOptions(
-      role, vmm_socket, stall, &reporter,
-      [role, stall, &reporter](const migrate::StallInfo& info) { reporter.Stall(role, info, stall); }, stalled);
-}
-
 struct SaveFlags {
   std::string vmm, out, parent, compress = "auto";
   bool stop = false;
@@ -290,7 +281,7 @@ int RunSave(const SaveFlags& flags, const KeyArgs& key_args, bool json, bool qui
   options.cancel = InstallCancelSignals();
   // The VMM shows the save's progress to 'gmem-migrate status', as it does a send's.
   std::atomic<bool> stalled{false};
-  migrate::ProgressMonitor monitor(MonitorOptions("save", flags.vmm, flags.stall, reporter, stalled));
+  migrate::ProgressMonitor monitor(ReporterMonitorOptions("save", flags.vmm, flags.stall, reporter, stalled));
   options.events = &monitor;
   auto start = std::chrono::steady_clock::now();
   monitor.Start();
@@ -349,7 +340,7 @@ int RunRestore(const std::string& vmm, const std::string& in, const std::string&
   std::atomic<uint64_t> records{0};
   options.records_seen = &records;
   std::atomic<bool> stalled{false};
-  migrate::ProgressMonitorOptions monitor_options = MonitorOptions("restore", "", stall, reporter, stalled);
+  migrate::ProgressMonitorOptions monitor_options = ReporterMonitorOptions("restore", "", stall, reporter, stalled);
   monitor_options.activity = &records;
   migrate::ProgressMonitor monitor(std::move(monitor_options));
   auto start = std::chrono::steady_clock::now();

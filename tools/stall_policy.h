@@ -31,6 +31,17 @@ migrate::ProgressMonitorOptions StallMonitorOptions(const std::string& role, con
                                                     std::function<void(const migrate::StallInfo&)> report,
                                                     std::atomic<bool>& stalled);
 
+// StallMonitorOptions for a tool's reporter: the events go to `reporter`, and a stall to
+// `reporter.Stall(role, info, flags)`.
+template <typename Reporter>
+migrate::ProgressMonitorOptions ReporterMonitorOptions(const std::string& role, const std::string& vmm_socket,
+                                                       const StallFlags& flags, Reporter& reporter,
+                                                       std::atomic<bool>& stalled) {
+  return StallMonitorOptions(
+      role, vmm_socket, flags, &reporter,
+      [role, flags, &reporter](const migrate::StallInfo& info) { reporter.Stall(role, info, flags); }, stalled);
+}
+
 // `status`, or, when it is the cancel a stall caused, a status that says so.
 Status StallAware(const Status& status, const StallFlags& flags, const std::atomic<bool>& stalled);
 

@@ -114,6 +114,25 @@ class OrchestrationTest : public ::testing::Test {
     return false;
   }
 
+  std::string MigrationUri() const { return "unix:" + vms_->dir.File("mig.sock"); }
+
+  // recv into the target VMM, listening on MigrationUri().
+  std::unique_ptr<ToolProcess> StartRecv() {
+    auto recv = std::make_unique<ToolProcess>(
+        "gmem-migrate", std::vector<std::string>{"recv", "--vmm", vms_->target_socket, "--from", MigrationUri(),
+                                                 "--key-file", vms_->dir.File("key"), "--timeout", "30"});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // listening
+    return recv;
+  }
+
+  // send to MigrationUri() on one channel, plus `extra`.
+  std::vector<std::string> SendArgs(const std::vector<std::string>& extra) const {
+    std::vector<std::string> args = {"send", "--vmm", vms_->source_socket, "--to", MigrationUri(),
+                                     "--key-file", vms_->dir.File("key"), "--channels", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
   std::unique_ptr<VmPair> vms_;
 };
 
@@ -179,17 +198,13 @@ TEST_F(OrchestrationTest, StatusShowsAFailedMigrationWithItsErrorAndTheSourceRun
 }
 
 TEST_F(OrchestrationTest, AStalledTargetIsAStallEventAndAbortCancelsWithTheSourceRunning) {
-  std::string uri = "unix:" + vms_->dir.File("mig.sock");
-  ToolProcess recv("gmem-migrate", {"recv", "--vmm", vms_->target_socket, "--from", uri, "--key-file",
-                                    vms_->dir.File("key"), "--timeout", "30"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ToolProcess send("gmem-migrate", {"send", "--vmm", vms_->source_socket, "--to", uri, "--key-file",
-                                    vms_->dir.File("key"), "--channels", "1", "--bandwidth", "2M", "--json",
-                                    "--stall-timeout", "2", "--on-stall", "abort"});
+  std::unique_ptr<ToolProcess> recv = StartRecv();
+  ToolProcess send("gmem-migrate",
+                   SendArgs({"--bandwidth", "2M", "--json", "--stall-timeout", "2", "--on-stall", "abort"}));
   ASSERT_TRUE(WaitForOutput(send, "\"event\":\"start\"")) << send.err();
-  recv.Signal(SIGSTOP);  // the target stops reading: the stream stops moving
+  recv->Signal(SIGSTOP);  // the target stops reading: the stream stops moving
   int code = send.Wait(30000);
-  recv.Signal(SIGCONT);
+  recv->Signal(SIGCONT);
   ASSERT_EQ(code, 7) << send.out() << send.err();
   std::vector<std::string> types = CheckSendEvents(send.out());
   EXPECT_NE(std::find(types.begin(), types.end(), "stall"), types.end());
@@ -203,22 +218,17 @@ TEST_F(OrchestrationTest, AStalledTargetIsAStallEventAndAbortCancelsWithTheSourc
 }
 
 TEST_F(OrchestrationTest, AStallWarnsOnceAndTheMigrationCompletesWhenTheTargetContinues) {
-  std::string uri = "unix:" + vms_->dir.File("mig.sock");
-  ToolProcess recv("gmem-migrate", {"recv", "--vmm", vms_->target_socket, "--from", uri, "--key-file",
-                                    vms_->dir.File("key"), "--timeout", "30"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ToolProcess send("gmem-migrate", {"send", "--vmm", vms_->source_socket, "--to", uri, "--key-file",
-                                    vms_->dir.File("key"), "--channels", "1", "--bandwidth", "4M",
-                                    "--max-passes", "2", "--stall-timeout", "2"});
+  std::unique_ptr<ToolProcess> recv = StartRecv();
+  ToolProcess send("gmem-migrate", SendArgs({"--bandwidth", "4M", "--max-passes", "2", "--stall-timeout", "2"}));
   // Text mode: no events on stdout; wait until the source reports progress to its VMM.
   ASSERT_EQ(StatusWhen([](const nlohmann::json& s) { return s["state"] == "active" && s["phase"] == "precopy"; })["state"],
             "active");
-  recv.Signal(SIGSTOP);
+  recv->Signal(SIGSTOP);
   std::this_thread::sleep_for(std::chrono::milliseconds(4500));
-  recv.Signal(SIGCONT);
+  recv->Signal(SIGCONT);
   ASSERT_EQ(send.Wait(), 0) << send.err();
   EXPECT_THAT(send.err(), MatchesRegex("gmem-migrate: send: warning: no progress for [0-9.]+ s \\(phase [a-z-]+\\)\n"));
-  EXPECT_EQ(recv.Wait(), 0) << recv.err();
+  EXPECT_EQ(recv->Wait(), 0) << recv->err();
   auto client = VmmClient::Connect(vms_->target_socket, 2000);
   ASSERT_OK(client);
   ASSERT_OK(client->Quit());
@@ -244,6 +254,28 @@ TEST_F(OrchestrationTest, AStalledSaveIsAStallEventAndAbortLeavesNoImage) {
   nlohmann::json status = Status();
   EXPECT_EQ(status["state"], "failed") << status.dump();
   EXPECT_EQ(status["role"], "save");
+}
+
+// A restore whose incoming VMM stops answering stalls (no record applied); with abort it ends
+// cancelled once the VMM answers again: exit 7, and the VM never ran.
+TEST_F(OrchestrationTest, AStalledRestoreIsAStallEventAndAbortCancels) {
+  auto saved = RunTool("gmem-snapshot", {"-q", "save", "--vmm", vms_->source_socket, "--out", vms_->dir.File("vm.img"),
+                                         "--key-file", vms_->dir.File("key")});
+  ASSERT_EQ(saved.exit_code, 0) << saved.err;
+  ASSERT_OK(VmmClient::Connect(vms_->target_socket, 5000));  // the incoming VMM listens
+  vms_->target->Signal(SIGSTOP);
+  ToolProcess restore("gmem-snapshot", {"restore", "--vmm", vms_->target_socket, "--in", vms_->dir.File("vm.img"),
+                                        "--key-file", vms_->dir.File("key"), "--json", "--stall-timeout", "1",
+                                        "--on-stall", "abort"});
+  bool stalled = WaitForOutput(restore, "\"event\":\"stall\"");
+  vms_->target->Signal(SIGCONT);
+  ASSERT_TRUE(stalled) << restore.out() << restore.err();
+  ASSERT_EQ(restore.Wait(), 7) << restore.out() << restore.err();
+  EXPECT_THAT(restore.err(), MatchesRegex("gmem-snapshot: restore '.*/vm.img': stalled: no progress for 1 s "
+                                          "\\(--on-stall abort\\): .*cancelled\n"));
+  // The cancel told the incoming VMM to quit: the half-built VM never ran (no checksum line).
+  EXPECT_EQ(vms_->target->Wait(10000), 0) << vms_->target->err();
+  EXPECT_EQ(vms_->target->out().find("checksum="), std::string::npos) << vms_->target->out();
 }
 
 // A listening Unix socket at `path` (what a systemd .socket unit with ListenStream=PATH makes).
