@@ -159,6 +159,10 @@ void ProgressMonitor::StallLoop() {
     if (stop_) return;
     if (options_.activity != nullptr) {
       uint64_t now = options_.activity->load();
+      if (now == 0 && options_.clock_starts_with_activity) {
+        last_progress_ = Clock::now();
+        continue;
+      }
       if (now != last_activity_) {
         last_activity_ = now;
         MovedLocked();

@@ -58,6 +58,9 @@ struct ProgressMonitorOptions {
   std::function<void(const StallInfo&)> on_stall;
   MigrationEvents* next = nullptr;                    // receives every event too
   const std::atomic<uint64_t>* activity = nullptr;    // a counter the engine raises as it works
+  // The stall clock starts when `activity` first moves: a live target waiting for its source to
+  // connect is not stalled (accepting has its own timeout).
+  bool clock_starts_with_activity = false;
 };
 
 // Builds the `migration-progress` request for `snapshot`.

@@ -304,6 +304,7 @@ int RunRecv(RecvFlags flags, const KeyFlags& key_flags, bool quiet) {
   std::atomic<bool> done{false};
   migrate::ProgressMonitorOptions monitor_options = ReporterMonitorOptions("recv", "", flags.stall, reporter, stalled);
   monitor_options.activity = &records;
+  monitor_options.clock_starts_with_activity = true;
   monitor_options.on_stall = [what = "recv from '" + flags.from + "'", inner = monitor_options.on_stall, &reporter, &done,
                               stall = flags.stall](const migrate::StallInfo& info) {
     inner(info);

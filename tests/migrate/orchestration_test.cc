@@ -217,6 +217,16 @@ TEST_F(OrchestrationTest, AStalledTargetIsAStallEventAndAbortCancelsWithTheSourc
   EXPECT_EQ(Status()["state"], "failed");
 }
 
+// Waiting for a source to connect is not a stall: only --timeout ends it (exit 4, not 7).
+TEST_F(OrchestrationTest, WaitingForTheSourceIsNotAStall) {
+  ToolProcess recv("gmem-migrate", {"recv", "--vmm", vms_->target_socket, "--from", MigrationUri(), "--key-file",
+                                    vms_->dir.File("key"), "--timeout", "3", "--stall-timeout", "1", "--on-stall",
+                                    "abort", "--json"});
+  EXPECT_EQ(recv.Wait(), 4) << recv.out() << recv.err();
+  EXPECT_THAT(recv.err(), HasSubstr("timed out"));
+  EXPECT_EQ(recv.out().find("\"stall\""), std::string::npos) << recv.out();
+}
+
 TEST_F(OrchestrationTest, AStallWarnsOnceAndTheMigrationCompletesWhenTheTargetContinues) {
   std::unique_ptr<ToolProcess> recv = StartRecv();
   ToolProcess send("gmem-migrate", SendArgs({"--bandwidth", "4M", "--max-passes", "2", "--stall-timeout", "2"}));
