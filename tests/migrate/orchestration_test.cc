@@ -141,9 +141,9 @@ TEST_F(OrchestrationTest, StatusShowsAThrottledMigrationAndThenItsCompletion) {
   ASSERT_EQ(none.exit_code, 0) << none.err;
   EXPECT_EQ(none.out, "migration: none\n");
   EXPECT_EQ(Status()["state"], "none");
-  // A file stream at 1 MiB/s: seconds of precopy; then the source stays paused with the outcome.
+  // A file stream at 4 MiB/s: seconds of precopy; then the source stays paused with the outcome.
   ToolProcess send("gmem-migrate", {"send", "--vmm", vms_->source_socket, "--to", "file:" + vms_->dir.File("img"),
-                                    "--key-file", vms_->dir.File("key"), "--bandwidth", "1M", "--json"});
+                                    "--key-file", vms_->dir.File("key"), "--bandwidth", "4M", "--json"});
   nlohmann::json active = StatusWhen([](const nlohmann::json& s) {
     return s["state"] == "active" && s["phase"] == "precopy" && s.value("bytes_sent", 0u) > 0;
   });
@@ -161,12 +161,12 @@ TEST_F(OrchestrationTest, StatusShowsAThrottledMigrationAndThenItsCompletion) {
   EXPECT_THAT(text.out, MatchesRegex("migration: active \\(send\\), phase [a-z-]+, pass [0-9]+: [0-9.]+ MiB sent, "
                                      "[0-9.]+ MiB remaining \\([0-9]+ dirty pages\\), [0-9.]+ MiB/s, expected "
                                      "downtime [^;]+; reported [0-9.]+ s ago\n"));
-  // The rate reflects the limit (1 MiB/s) once a second of stream went by.
+  // The rate reflects the limit (4 MiB/s) once a second of stream went by.
   nlohmann::json rated = StatusWhen([](const nlohmann::json& s) {
     return s["state"] != "active" || s.value("rate_bytes_per_second", 0u) > 0;
   });
   if (rated["state"] == "active") {
-    EXPECT_LT(rated["rate_bytes_per_second"].get<uint64_t>(), 3u << 20) << rated.dump();
+    EXPECT_LT(rated["rate_bytes_per_second"].get<uint64_t>(), 12u << 20) << rated.dump();
   }
   ASSERT_EQ(send.Wait(), 0) << send.err();
   std::vector<std::string> types = CheckSendEvents(send.out());
