@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -26,6 +27,7 @@
 #include "tools/key_args.h"
 #include "tools/report_text.h"
 #include "tools/stall_policy.h"
+#include "transport/uri.h"
 
 namespace gmem::tools {
 namespace {
@@ -51,20 +53,40 @@ int RunKeygen(const std::string& out, bool force, bool quiet) {
 struct KeyFlags {
   std::string key_file;
   int key_fd = -1;
+  int passphrase_fd = -1;
   bool insecure = false;
 };
 
-Expected<migrate::MigrationKey> LoadKey(const KeyFlags& flags) {
+// A passphrase seals a stream written to or read from a file (`uri`: file:PATH, or fd:N open on
+// anything but a socket). A live migration authenticates both ends with the key itself in the
+// channel handshake (docs/transport.md), which a passphrase cannot do without a salt both know.
+Status CheckPassphraseStream(const std::string& uri_text) {
+  auto uri = transport::ParseUri(uri_text);
+  if (!uri.ok()) return uri.status();
+  bool file = uri->kind == transport::Uri::Kind::kFile;
+  if (uri->kind == transport::Uri::Kind::kFd) {
+    struct stat st {};
+    file = ::fstat(uri->fd, &st) == 0 && !S_ISSOCK(st.st_mode);
+  }
+  if (file) return Status::Ok();
+  return InvalidArgument("--passphrase-fd protects file streams only (file:PATH); a live migration needs --key-file "
+                         "or --key-fd");
+}
+
+Expected<migrate::MigrationKey> LoadKey(const KeyFlags& flags, const std::string& uri) {
   migrate::MigrationKey key;
+  int given = (flags.key_file.empty() ? 0 : 1) + (flags.key_fd >= 0 ? 1 : 0) + (flags.passphrase_fd >= 0 ? 1 : 0);
+  if (given > 1) return InvalidArgument("give only one of --key-file, --key-fd and --passphrase-fd");
   if (flags.insecure) {
-    if (!flags.key_file.empty() || flags.key_fd >= 0) {
-      return InvalidArgument("--insecure-no-encryption and a key are mutually exclusive");
-    }
+    if (given != 0) return InvalidArgument("--insecure-no-encryption and a key are mutually exclusive");
     key.insecure = true;
     return key;
   }
-  if (flags.key_file.empty() && flags.key_fd < 0) {
-    return InvalidArgument("no key: give --key-file (see 'keygen') or --insecure-no-encryption");
+  if (given == 0) return InvalidArgument("no key: give --key-file (see 'keygen') or --insecure-no-encryption");
+  if (flags.passphrase_fd >= 0) {
+    GMEM_RETURN_IF_ERROR(CheckPassphraseStream(uri));
+    GMEM_ASSIGN_OR_RETURN(key.passphrase, ReadPassphraseFd(flags.passphrase_fd));
+    return key;
   }
   GMEM_ASSIGN_OR_RETURN(key.key, ReadKeyFile(flags.key_file, flags.key_fd));
   return key;
@@ -198,7 +220,7 @@ int RunSend(const SendFlags& flags, const KeyFlags& key_flags, bool quiet) {
   auto rate = ParseRate(flags.bandwidth);
   if (!rate.ok()) return ReportError(reporter, "send", rate.status());
   options.bandwidth_bytes_per_second = *rate;
-  auto key = LoadKey(key_flags);
+  auto key = LoadKey(key_flags, flags.to);
   if (!key.ok()) return ReportError(reporter, "send", key.status());
   options.cancel = InstallCancelSignals();
   std::atomic<bool> stalled{false};
@@ -285,7 +307,7 @@ int RunRecv(RecvFlags flags, const KeyFlags& key_flags, bool quiet) {
     if (!uri.ok()) return ReportError(reporter, "recv", uri.status());
     from_uri = *uri;
   }
-  auto key = LoadKey(key_flags);
+  auto key = LoadKey(key_flags, from_uri);
   if (!key.ok()) return ReportError(reporter, "recv", key.status());
   signal(SIGPIPE, SIG_IGN);
   migrate::TargetOptions options;
@@ -406,6 +428,9 @@ int RunStatus(const std::string& vmm_socket, bool json) {
 void AddKeyFlags(CLI::App* cmd, KeyFlags& flags) {
   cmd->add_option("--key-file", flags.key_file, "key file shared by both ends (see keygen)");
   cmd->add_option("--key-fd", flags.key_fd, "read the key file's text from this open fd");
+  cmd->add_option("--passphrase-fd", flags.passphrase_fd,
+                  "read a passphrase from this open fd instead of a key (file streams only: file:PATH)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--insecure-no-encryption", flags.insecure,
                 "no key: null cipher, unauthenticated (both ends must say so; debugging only)");
 }

@@ -18,6 +18,15 @@ Expected<SecretBytes> ReadKeyFile(const std::string& path, int fd) {
   return key;
 }
 
+Expected<SecretBytes> ReadPassphraseFd(int fd) {
+  GMEM_ASSIGN_OR_RETURN(SecretBytes pass, ReadSecretFd(fd, format::kMaxPassphraseBytes + 1));
+  // A passphrase piped in usually ends with a newline that is not part of it.
+  size_t n = pass.size();
+  while (n > 0 && (pass.data()[n - 1] == std::byte{'\n'} || pass.data()[n - 1] == std::byte{'\r'})) --n;
+  if (n == 0) return InvalidArgument("the passphrase is empty");
+  return SecretBytes::CopyOf(pass.span().first(n));
+}
+
 void AddKeyFlags(CLI::App& app, KeyArgs& args) {
   app.add_option("--key-file", args.key_file, "key file written by 'gmem-migrate keygen' (mode 0600)");
   app.add_option("--key-fd", args.key_fd, "read the key file's contents from this inherited fd")->check(CLI::NonNegativeNumber);
@@ -36,12 +45,8 @@ Expected<format::KeySource> LoadKey(const KeyArgs& args) {
   }
   if (args.insecure) return InvalidArgument("--insecure-no-encryption cannot be combined with a key");
   if (args.passphrase_fd >= 0) {
-    GMEM_ASSIGN_OR_RETURN(SecretBytes pass, ReadSecretFd(args.passphrase_fd, format::kMaxPassphraseBytes + 1));
-    // A passphrase piped in usually ends with a newline that is not part of it.
-    size_t n = pass.size();
-    while (n > 0 && (pass.data()[n - 1] == std::byte{'\n'} || pass.data()[n - 1] == std::byte{'\r'})) --n;
-    if (n == 0) return InvalidArgument("the passphrase is empty");
-    return format::KeySource::FromPassphrase(SecretBytes::CopyOf(pass.span().first(n)));
+    GMEM_ASSIGN_OR_RETURN(SecretBytes pass, ReadPassphraseFd(args.passphrase_fd));
+    return format::KeySource::FromPassphrase(std::move(pass));
   }
   GMEM_ASSIGN_OR_RETURN(SecretBytes key, ReadKeyFile(args.key_file, args.key_fd));
   return format::KeySource::FromKey(std::move(key));

@@ -29,6 +29,10 @@ void AddKeyFlags(CLI::App& app, KeyArgs& args);
 // readable by group or others). Errors name where the key came from.
 Expected<SecretBytes> ReadKeyFile(const std::string& path, int fd);
 
+// Reads a passphrase from `fd` (to EOF, at most format::kMaxPassphraseBytes), without the line
+// ending a pipe or a file usually adds; an empty passphrase is refused.
+Expected<SecretBytes> ReadPassphraseFd(int fd);
+
 // The KeySource the flags name. Exactly one of the key flags, or --insecure-no-encryption.
 Expected<format::KeySource> LoadKey(const KeyArgs& args);
 

@@ -239,6 +239,32 @@ TEST_F(FaultTest, CliWrongKeyIsExitThreeOnBothSides) {
   ExpectTargetDiscarded();
 }
 
+// --passphrase-fd seals a file stream (send --to file:, recv --from file:); a wrong passphrase is
+// a key error before anything reaches a VMM, and a live endpoint refuses a passphrase at once.
+TEST_F(FaultTest, CliAPassphraseSealsAFileStreamAndIsRefusedForALiveOne) {
+  const std::string pass = "correct horse battery staple\n";
+  auto live = gmem::testing::RunTool("gmem-migrate", {"send", "--vmm", vms_->source_socket, "--to",
+                                                      "tcp:127.0.0.1:1", "--passphrase-fd", "0"}, pass);
+  EXPECT_EQ(live.exit_code, 1);
+  EXPECT_THAT(live.err, HasSubstr("--passphrase-fd protects file streams only"));
+  std::string stream = vms_->dir.File("stream.gmem");
+  auto send = gmem::testing::RunTool(
+      "gmem-migrate", {"send", "--vmm", vms_->source_socket, "--to", "file:" + stream, "--passphrase-fd", "0"}, pass);
+  ASSERT_EQ(send.exit_code, 0) << send.err;
+  auto wrong = gmem::testing::RunTool("gmem-snapshot", {"verify", stream, "--passphrase-fd", "0"}, "battery horse\n");
+  EXPECT_EQ(wrong.exit_code, 3);
+  EXPECT_THAT(wrong.err, HasSubstr("wrong passphrase"));
+  auto recv = gmem::testing::RunTool(
+      "gmem-migrate", {"recv", "--vmm", vms_->target_socket, "--from", "file:" + stream, "--passphrase-fd", "0"}, pass);
+  ASSERT_EQ(recv.exit_code, 0) << recv.err;
+  auto source = VmmClient::Connect(vms_->source_socket);
+  ASSERT_OK(source);
+  ASSERT_OK(source->Quit());  // a file stream left it paused; the target runs the guest now
+  EXPECT_EQ(vms_->source->Wait(), 0);
+  ASSERT_EQ(vms_->target->Wait(), 0) << vms_->target->err();
+  EXPECT_EQ(ChecksumIn(vms_->target->out()), baseline_);
+}
+
 // The source never hears READY: it resumes; the target said READY but never gets COMMIT, so it
 // stays paused and reports the outcome in doubt. Only one copy ever runs.
 TEST_F(FaultTest, LostReadyLeavesTheTargetPausedInDoubt) {
