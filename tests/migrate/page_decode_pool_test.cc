@@ -35,23 +35,8 @@ Deferred MakeDeferred(uint64_t first, format::PageBatchDecoder& decoder) {
   return d;
 }
 
-TEST(PageDecodePoolTest, EveryDeferredBatchIsDecompressedAndApplied) {
-  auto decoder = format::PageBatchDecoder::Create();
-  ASSERT_OK(decoder);
-  std::mutex mu;
-  std::map<uint64_t, Bytes> applied;
-  PageDecodePool pool(2, [&](const format::PagesRecord& r) {
-    std::lock_guard<std::mutex> lock(mu);
-    applied[r.runs[0].first_page] = Bytes(r.data.begin(), r.data.end());
-    return Status::Ok();
-  });
-  for (uint64_t first = 0; first < 200; first += 2) {
-    Deferred d = MakeDeferred(first, *decoder);
-    ASSERT_FALSE(d.record.zstd_frame.empty());
-    ASSERT_TRUE(d.record.data.empty());
-    ASSERT_OK(pool.Submit(d.record));  // d goes away at once: the pool keeps its own copy
-  }
-  ASSERT_OK(pool.Drain());
+// What the tests below submit: 100 batches of two text pages at 0, 2, ... 198.
+void ExpectEveryBatchApplied(std::map<uint64_t, Bytes>& applied) {
   ASSERT_EQ(applied.size(), 100u);
   for (uint64_t first = 0; first < 200; first += 2) {
     Bytes want = format::testing::MakePage(format::testing::PageKind::kText, first);
@@ -61,17 +46,38 @@ TEST(PageDecodePoolTest, EveryDeferredBatchIsDecompressedAndApplied) {
   }
 }
 
+// A pool of two workers that records each applied batch's pages by its first page.
+struct RecordingPool {
+  std::mutex mu;
+  std::map<uint64_t, Bytes> applied;
+  PageDecodePool pool{2, [this](const format::PagesRecord& r) {
+                        std::lock_guard<std::mutex> lock(mu);
+                        applied[r.runs[0].first_page] = Bytes(r.data.begin(), r.data.end());
+                        return Status::Ok();
+                      }};
+};
+
+TEST(PageDecodePoolTest, EveryDeferredBatchIsDecompressedAndApplied) {
+  auto decoder = format::PageBatchDecoder::Create();
+  ASSERT_OK(decoder);
+  RecordingPool recording;
+  PageDecodePool& pool = recording.pool;
+  for (uint64_t first = 0; first < 200; first += 2) {
+    Deferred d = MakeDeferred(first, *decoder);
+    ASSERT_FALSE(d.record.zstd_frame.empty());
+    ASSERT_TRUE(d.record.data.empty());
+    ASSERT_OK(pool.Submit(d.record));  // d goes away at once: the pool keeps its own copy
+  }
+  ASSERT_OK(pool.Drain());
+  ExpectEveryBatchApplied(recording.applied);
+}
+
 // The reader's side of ImageReader::ExchangeBuffer: a buffer it reads each record into.
 TEST(PageDecodePoolTest, AFrameTakenInExchangeIsNotCopiedAndSurvivesTheReaderReadingOn) {
   auto decoder = format::PageBatchDecoder::Create();
   ASSERT_OK(decoder);
-  std::mutex mu;
-  std::map<uint64_t, Bytes> applied;
-  PageDecodePool pool(2, [&](const format::PagesRecord& r) {
-    std::lock_guard<std::mutex> lock(mu);
-    applied[r.runs[0].first_page] = Bytes(r.data.begin(), r.data.end());
-    return Status::Ok();
-  });
+  RecordingPool recording;
+  PageDecodePool& pool = recording.pool;
   Bytes reader_buffer;
   for (uint64_t first = 0; first < 200; first += 2) {
     Deferred d = MakeDeferred(first, *decoder);
@@ -88,13 +94,7 @@ TEST(PageDecodePoolTest, AFrameTakenInExchangeIsNotCopiedAndSurvivesTheReaderRea
     std::fill(reader_buffer.begin(), reader_buffer.end(), std::byte{0xff});
   }
   ASSERT_OK(pool.Drain());
-  ASSERT_EQ(applied.size(), 100u);
-  for (uint64_t first = 0; first < 200; first += 2) {
-    Bytes want = format::testing::MakePage(format::testing::PageKind::kText, first);
-    Bytes second = format::testing::MakePage(format::testing::PageKind::kText, first + 1);
-    want.insert(want.end(), second.begin(), second.end());
-    EXPECT_EQ(applied[first], want) << "batch at " << first;
-  }
+  ExpectEveryBatchApplied(recording.applied);
 }
 
 TEST(PageDecodePoolTest, TheFirstFailureStopsSubmitAndDrain) {
