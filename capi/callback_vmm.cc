@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 
+#include <cinttypes>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
+#include <functional>
 
 #include "capi/buffer.h"
 #include "capi/memory_hash.h"
@@ -17,6 +20,23 @@ namespace {
 constexpr size_t kCallbacksMinSize = offsetof(gmemkit_vmm_callbacks, run_state) + sizeof(void*);
 
 std::string RegionName(uint32_t id) { return "region " + std::to_string(id); }
+
+std::string HexAddress(uint64_t gpa) {
+  char text[24];
+  std::snprintf(text, sizeof(text), "%#" PRIx64, gpa);
+  return text;
+}
+
+// The agent_doorbell callback as the agent client's doorbell: synchronous by contract.
+class CallbackDoorbell final : public agent::Doorbell {
+ public:
+  explicit CallbackDoorbell(std::function<Status()> ring) : ring_(std::move(ring)) {}
+  Status Ring() override { return ring_(); }
+  bool synchronous() const override { return true; }
+
+ private:
+  std::function<Status()> ring_;
+};
 
 Expected<UniqueFd> Dup(int fd, const std::string& what) {
   UniqueFd out(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
@@ -51,6 +71,11 @@ Status ValidCallbacks(const gmemkit_vmm_callbacks* callbacks) {
                            ": set it to sizeof(gmemkit_vmm_callbacks)");
   }
   if (callbacks->run_state == nullptr) return InvalidArgument("the run_state callback is required");
+  gmemkit_vmm_callbacks given{};
+  std::memcpy(&given, callbacks, std::min(callbacks->struct_size, sizeof(given)));
+  if (given.agent_doorbell != nullptr && given.agent_query == nullptr) {
+    return InvalidArgument("the agent_doorbell callback needs an agent_query callback");
+  }
   return Status::Ok();
 }
 
@@ -123,7 +148,23 @@ Expected<migrate::VmmInfo> CallbackVmm::Query() {
     default: return ProtocolError("run_state: unknown run state " + std::to_string(state));
   }
   info.kvm_dirty_log = callbacks_.dirty_log != nullptr;
+  if (callbacks_.agent_query == nullptr) return info;
+  GMEM_ASSIGN_OR_RETURN(gmemkit_agent_info agent, QueryAgent());
+  info.agent_available = agent.available != 0 && callbacks_.agent_doorbell != nullptr;
+  info.agent_provisioned = agent.provisioned != 0;
+  info.conversions = agent.conversions;
   return info;
+}
+
+Expected<gmemkit_agent_info> CallbackVmm::QueryAgent() {
+  gmemkit_agent_info agent{};
+  agent.struct_size = sizeof(agent);
+  GMEM_RETURN_IF_ERROR(Check("agent_query", callbacks_.agent_query(callbacks_.ctx, &agent)));
+  if (agent.available != 0 && agent.area_gpa != 0 && agent.area_gpa != GMEMKIT_AGENT_AREA_GPA) {
+    return Unsupported("agent_query: the agent area is at GPA " + HexAddress(agent.area_gpa) +
+                       "; this library reaches an agent only at " + HexAddress(GMEMKIT_AGENT_AREA_GPA));
+  }
+  return agent;
 }
 
 Status CallbackVmm::Pause() {
@@ -219,7 +260,12 @@ Expected<migrate::VmmDigest> CallbackVmm::Digest() {
   if (!has_memory_) return InvalidArgument("the VM has no memory: call gmemkit_vm_set_memory first");
   GMEM_ASSIGN_OR_RETURN(std::vector<migrate::RegionAttributes> attrs, GetAttributes(layout_));
   GMEM_ASSIGN_OR_RETURN(std::vector<UniqueFd> fds, DupMemory());
-  GMEM_ASSIGN_OR_RETURN(std::string memory, HashMemory(layout_, std::move(fds), attrs));
+  bool has_agent = false;
+  if (callbacks_.agent_query != nullptr) {
+    GMEM_ASSIGN_OR_RETURN(gmemkit_agent_info agent, QueryAgent());
+    has_agent = agent.available != 0;
+  }
+  GMEM_ASSIGN_OR_RETURN(std::string memory, HashMemory(layout_, std::move(fds), attrs, has_agent));
   return migrate::VmmDigest{std::move(memory), HashState(last_state_)};
 }
 
@@ -257,7 +303,13 @@ Status CallbackVmm::PrepareIncoming(const format::LayoutRecord& layout, std::vec
 }
 
 Expected<std::unique_ptr<agent::Doorbell>> CallbackVmm::ConnectAgentDoorbell() {
-  return Unsupported("private pages need a guest agent, which the C API does not carry yet");
+  if (callbacks_.agent_doorbell == nullptr) {
+    return Unsupported("the VM has private pages and the VMM has no agent_doorbell callback");
+  }
+  GMEM_ASSIGN_OR_RETURN(gmemkit_agent_info agent, QueryAgent());
+  if (agent.available == 0) return Unsupported("agent_query: the VM has no guest agent");
+  return std::unique_ptr<agent::Doorbell>(std::make_unique<CallbackDoorbell>(
+      [this] { return Check("agent_doorbell", callbacks_.agent_doorbell(callbacks_.ctx)); }));
 }
 
 }  // namespace gmem::capi

@@ -43,18 +43,23 @@ class CallbackVmm final : public migrate::VmmControl {
   Expected<std::vector<std::vector<uint64_t>>> DirtyLog(const format::LayoutRecord& layout) override;
   Expected<std::string> GetState() override;
   Status SetState(const std::string& state) override;
-  // The `digest` callback's text, or a hash of all memory, the attributes and the state blob.
+  // The `digest` callback's text, or a hash of memory (not private pages, nor the agent area of a
+  // VM with an agent), the attributes and the state blob.
   Expected<migrate::VmmDigest> Digest() override;
   // With prepare_incoming: the VMM's new memory (registered from then on). Without: the registered
   // memory, which must have this layout; it is zeroed first (the stream leaves zero pages out).
   Status PrepareIncoming(const format::LayoutRecord& layout, std::vector<UniqueFd>& fds) override;
-  // kUnsupported: the C API carries no guest agent yet.
+  // A doorbell that calls agent_doorbell (kUnsupported without it, or when agent_query reports
+  // no agent). It refers to this object: REQUIRES it outlives the doorbell (one operation).
   Expected<std::unique_ptr<agent::Doorbell>> ConnectAgentDoorbell() override;
 
  private:
   // OK for rc == 0; else a kIo Status "VMM callback 'name' failed" with errno rc, remembered.
   Status Check(const char* name, int rc);
   Expected<std::vector<UniqueFd>> DupMemory() const;
+  // The agent_query callback's answer; kUnsupported for an agent area this library cannot reach.
+  // REQUIRES: callbacks_.agent_query is set.
+  Expected<gmemkit_agent_info> QueryAgent();
   Status ZeroMemory();
 
   gmemkit_vmm_callbacks callbacks_{};

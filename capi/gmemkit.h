@@ -3,7 +3,7 @@
  * A VMM written in C, C++ or Rust embeds gmemkit's snapshot and migration engines through this
  * header, without gmemkit's control socket: it hands over its guest memory (one guest_memfd per
  * region) and a table of callbacks (run state, pause/resume, vCPU/device state, memory
- * attributes, dirty log), and calls gmemkit_snapshot_save() / _restore() or gmemkit_migrate_send() / _receive().
+ * attributes, dirty log, the guest agent for private pages), and calls gmemkit_snapshot_save() / _restore() or gmemkit_migrate_send() / _receive().
  *
  * Stability: GMEMKIT_API_VERSION changes only when an existing declaration changes meaning or
  * layout. New functions, and new members at the END of the structs that carry a `struct_size`
@@ -110,6 +110,27 @@ typedef enum gmemkit_run_state {
 #define GMEMKIT_PAGE_SHARED 0
 #define GMEMKIT_PAGE_PRIVATE 1
 
+/* The guest agent (docs/agent-protocol.md): the in-guest service (e.g. an SVSM service) that
+ * alone reads and writes private pages, and hands them to the host only as sealed blobs. Its
+ * area of shared guest memory (mailbox and bounce buffer) is at a fixed guest-physical address
+ * (§2), inside a registered region; gmemkit writes requests there through its own mapping. */
+#define GMEMKIT_AGENT_AREA_GPA 0x140000u
+#define GMEMKIT_AGENT_AREA_BYTES 0xc0000u
+
+/* What the agent_query callback reports (the `agent` object of the control socket's `query`).
+ * gmemkit zeroes it and sets struct_size to the size it knows before the call; the callback
+ * writes only members that end within struct_size (a VMM built against a newer header may run
+ * with an older library). */
+typedef struct gmemkit_agent_info {
+  size_t struct_size;
+  int available;         /* nonzero: the guest has an agent that answers agent_doorbell */
+  int provisioned;       /* nonzero: the agent holds its platform key (it can seal and open) */
+  uint64_t area_gpa;     /* the agent area's base; 0 means GMEMKIT_AGENT_AREA_GPA, the only one
+                            this version supports */
+  uint64_t conversions;  /* shared<->private conversions since the VM started: it changes before
+                            get_attributes reports a converted page (a live migration's fence) */
+} gmemkit_agent_info;
+
 /* A byte buffer gmemkit owns, that a callback appends its answer to. */
 typedef struct gmemkit_buffer gmemkit_buffer;
 /* Appends `len` bytes. Returns 0, or ENOMEM. */
@@ -136,7 +157,7 @@ typedef struct gmemkit_vmm_callbacks {
   int (*get_state)(void* ctx, gmemkit_buffer* out);
   int (*set_state)(void* ctx, const void* data, size_t len);
   /* Optional: one byte per page of region `region_id` (GMEMKIT_PAGE_*). NULL: all shared.
-   * A private page can only be saved with a guest agent, which this API does not carry yet. */
+   * A private page can only be saved through the guest's agent (agent_doorbell). */
   int (*get_attributes)(void* ctx, uint32_t region_id, uint8_t* attrs, uint64_t npages);
   /* Optional: the restored VM's attributes. NULL: the image must hold shared pages only. */
   int (*set_attributes)(void* ctx, uint32_t region_id, const uint8_t* attrs, uint64_t npages);
@@ -150,6 +171,16 @@ typedef struct gmemkit_vmm_callbacks {
   /* Optional: a digest of the VM that equals the saved VM's exactly when the restore is right
    * (appended as text). NULL: gmemkit hashes all guest memory, attributes and the state blob. */
   int (*digest)(void* ctx, gmemkit_buffer* out);
+  /* Private pages, through the guest's agent (docs/c-api.md, "Private pages"). Both optional;
+   * without them a VM with private pages fails with GMEMKIT_ERR_UNSUPPORTED.
+   * agent_query: fills *info (see gmemkit_agent_info). Required with agent_doorbell.
+   * agent_doorbell: gmemkit wrote a request into the agent's mailbox; hand it to the agent and
+   * return only after the agent wrote its response into the response page (a synchronous
+   * doorbell, docs/agent-protocol.md §3.4). The agent's own errors are in that page, not the
+   * return value: nonzero means the agent could not be reached. One request at a time, on the
+   * operation's thread; the vCPUs may be running. */
+  int (*agent_query)(void* ctx, gmemkit_agent_info* info);
+  int (*agent_doorbell)(void* ctx);
 } gmemkit_vmm_callbacks;
 
 /* A VM as gmemkit sees it: its callbacks, and its memory once registered. */

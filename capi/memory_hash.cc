@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "base/bytes.h"
+#include "migrate/private_pages.h"
 #include "migrate/source_region.h"
 
 namespace gmem::capi {
@@ -32,7 +33,7 @@ struct StateDeleter {
 }  // namespace
 
 Expected<std::string> HashMemory(const format::LayoutRecord& layout, std::vector<UniqueFd> fds,
-                                 const std::vector<migrate::RegionAttributes>& attrs) {
+                                 const std::vector<migrate::RegionAttributes>& attrs, bool skip_agent_area) {
   GMEM_ASSIGN_OR_RETURN(std::vector<memory::GuestMemfdMapping> mappings, migrate::MapRegions(layout, fds));
   std::unique_ptr<XXH3_state_t, StateDeleter> state(XXH3_createState());
   if (state == nullptr || XXH3_128bits_reset(state.get()) != XXH_OK) return Status(Code::kIo, "out of memory for the digest");
@@ -50,6 +51,8 @@ Expected<std::string> HashMemory(const format::LayoutRecord& layout, std::vector
       uint64_t count = std::min(kWindowPages, r.npages() - window);
       GMEM_RETURN_IF_ERROR(mappings[i].Residency(first_page + window, count, resident));
       for (uint64_t p = 0; p < count; ++p) {
+        if (attrs[i].map.Get(window + p) == memory::PageAttr::kPrivate) continue;  // never read
+        if (skip_agent_area && migrate::InAgentArea(r, window + p)) continue;
         // SAFETY: first_page + window + p < the mapping's npages: the region lies inside its fd.
         const void* page = (resident[p] & 1) != 0 ? static_cast<const void*>(mappings[i].PageAddress(first_page + window + p))
                                                   : static_cast<const void*>(kZeros.data());
