@@ -3,8 +3,11 @@
 // (vmm/emulated_agent.h). A snapshot of a VM with private pages restores into a fresh VM on the
 // same platform with the same guest identity; the image never holds private plaintext; another
 // platform, a VMM without an agent and a failing doorbell are each refused and the VM never runs.
+// A live migration between two such VMs moves the private pages agent to agent.
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
@@ -16,6 +19,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -420,6 +424,70 @@ TEST_F(CapiPrivateTest, AnAgentAreaElsewhereIsUnsupportedAndADoorbellNeedsAQuery
   EXPECT_EQ(gmemkit_vm_new(&cb, &vm, &err), GMEMKIT_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(err.message).find("agent_query"), std::string::npos) << err.message;
   EXPECT_EQ(vm, nullptr);
+}
+
+gmemkit_migrate_options OverFd(int fd) {
+  gmemkit_migrate_options o{};
+  o.struct_size = sizeof(o);
+  o.fd = fd;
+  o.verify_memory = 1;
+  return o;
+}
+
+// gmemkit_migrate_send from `source` to a receive into `target` on another thread, over a
+// socketpair. Fills both codes and errors.
+struct Migration {
+  Migration(CocoVm& source, CocoVm& target, const gmemkit_key* key) {
+    int sv[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    Handle target_handle(target);
+    std::thread receiver([&] {
+      auto opts = OverFd(sv[1]);
+      receive_code = gmemkit_migrate_receive(target_handle.handle, key, &opts, &received, &receive_err);
+    });
+    {
+      Handle h(source);
+      auto opts = OverFd(sv[0]);
+      send_code = gmemkit_migrate_send(h.handle, key, &opts, &sent, &send_err);
+    }
+    ::shutdown(sv[0], SHUT_RDWR);
+    receiver.join();
+    ::close(sv[0]);
+    ::close(sv[1]);
+  }
+  int send_code = -1, receive_code = -1;
+  gmemkit_migrate_result sent{}, received{};
+  gmemkit_error send_err{}, receive_err{};
+};
+
+TEST_F(CapiPrivateTest, LiveMigrationMovesPrivatePagesAgentToAgent) {
+  CocoVm target(GMEMKIT_RUN_INCOMING, platform_key_, "guest-a");
+  Migration m(*source_, target, key_.key);
+  ASSERT_EQ(m.send_code, GMEMKIT_OK) << m.send_err.message;
+  ASSERT_EQ(m.receive_code, GMEMKIT_OK) << m.receive_err.message;
+  EXPECT_GT(source_->doorbells, 0);
+  EXPECT_GT(target.doorbells, 0);
+  EXPECT_EQ(source_->discards, 1);
+  EXPECT_EQ(target.run_state, GMEMKIT_RUN_RUNNING);
+  EXPECT_EQ(target.resumes, 1);
+  for (const auto& run : kPrivateRuns) {
+    for (uint64_t gfn = run[0]; gfn < run[0] + run[1]; ++gfn) {
+      EXPECT_EQ(target.coco->AttributeAt(gfn * kPage), PageAttr::kPrivate) << "gfn " << gfn;
+      EXPECT_EQ(std::memcmp(target.Page(gfn), CocoVm::PrivateContents(gfn).data(), kPage), 0) << "gfn " << gfn;
+    }
+  }
+  EXPECT_EQ(std::memcmp(target.Page(0x250), source_->Page(0x250), kPage), 0);
+}
+
+TEST_F(CapiPrivateTest, LiveMigrationToAnotherPlatformFailsAndTheSourceRunsOn) {
+  CocoVm target(GMEMKIT_RUN_INCOMING, NewPlatformKey(), "guest-a");
+  Migration m(*source_, target, key_.key);
+  EXPECT_NE(m.send_code, GMEMKIT_OK);
+  EXPECT_EQ(m.receive_code, GMEMKIT_ERR_AUTH) << m.receive_err.message;
+  EXPECT_EQ(source_->run_state, GMEMKIT_RUN_RUNNING);
+  EXPECT_EQ(source_->discards, 0);
+  EXPECT_EQ(target.resumes, 0);
+  EXPECT_EQ(target.discards, 1);
 }
 
 }  // namespace
