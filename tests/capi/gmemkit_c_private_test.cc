@@ -11,10 +11,13 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -36,6 +39,7 @@
 #include "memory/vm.h"
 #include "tests/testutil/testutil.h"
 #include "vmm/emulated_agent.h"
+#include "vmm/conversion.h"
 #include "vmm/emulated_coco.h"
 #include "vmm/guest_memory.h"
 
@@ -120,15 +124,20 @@ struct CocoVm {
     cb.struct_size = sizeof(cb);
     cb.ctx = this;
     cb.run_state = [](void* ctx, int* state) {
-      *state = static_cast<CocoVm*>(ctx)->run_state;
+      auto* vm = static_cast<CocoVm*>(ctx);
+      std::lock_guard<std::mutex> lock(vm->mu);
+      *state = vm->run_state;
       return 0;
     };
     cb.pause = [](void* ctx) {
-      static_cast<CocoVm*>(ctx)->run_state = GMEMKIT_RUN_PAUSED;
+      auto* vm = static_cast<CocoVm*>(ctx);
+      std::lock_guard<std::mutex> lock(vm->mu);  // when pause returns, the guest writes nothing
+      vm->run_state = GMEMKIT_RUN_PAUSED;
       return 0;
     };
     cb.resume = [](void* ctx) {
       auto* vm = static_cast<CocoVm*>(ctx);
+      std::lock_guard<std::mutex> lock(vm->mu);
       vm->run_state = GMEMKIT_RUN_RUNNING;
       ++vm->resumes;
       return 0;
@@ -174,11 +183,31 @@ struct CocoVm {
       auto* vm = static_cast<CocoVm*>(ctx);
       ++vm->doorbells;
       if (vm->fail_doorbell != 0) return vm->fail_doorbell;
+      // The agent runs in the guest: its reads of private pages are ordered with the guest's writes.
+      std::lock_guard<std::mutex> lock(vm->mu);
       return vm->agent->Ring(*vm->memory, *vm->coco).ok() ? 0 : EIO;
     };
     return cb;
   }
 
+  // One step of a running guest (see Guest): rewrites a private page, a shared page, and every
+  // 16th step converts a page of [0x280, 0x288) the other way. Nothing while paused.
+  void Step(uint64_t k) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (run_state != GMEMKIT_RUN_RUNNING) return;
+    uint64_t private_gfn = kPrivateRuns[1][0] + k % kPrivateRuns[1][1];
+    std::memset(Page(private_gfn) + 64, static_cast<int>(k), 64);
+    std::memset(Page(0x250 + k % 32) + 64, static_cast<int>(k), 64);
+    if (k % 16 == 0) {
+      uint64_t gpa = (0x280 + k / 16 % 8) * kPage;
+      auto attr = coco->AttributeAt(gpa) == PageAttr::kPrivate ? PageAttr::kShared : PageAttr::kPrivate;
+      EXPECT_TRUE(coco->Apply({gpa, kPage, attr, gmem::vmm::ConversionOrigin::kHypercall}).ok());
+    }
+    ++steps;
+  }
+
+  std::mutex mu;  // the guest's writes, pause/resume and the agent
+  uint64_t steps = 0;
   std::optional<gmem::memory::Vm> vm;
   std::optional<gmem::vmm::GuestMemory> memory;
   std::unique_ptr<gmem::vmm::EmulatedCoco> coco;
@@ -477,6 +506,51 @@ TEST_F(CapiPrivateTest, LiveMigrationMovesPrivatePagesAgentToAgent) {
     }
   }
   EXPECT_EQ(std::memcmp(target.Page(0x250), source_->Page(0x250), kPage), 0);
+}
+
+// A guest thread stepping `vm` until destroyed.
+class Guest {
+ public:
+  explicit Guest(CocoVm& vm) : thread_([this, &vm] {
+    for (uint64_t k = 1; !stop_.load(); ++k) {
+      vm.Step(k);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }) {}
+  ~Guest() {
+    stop_.store(true);
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST_F(CapiPrivateTest, LiveMigrationOfAGuestThatWritesAndConvertsPrivatePages) {
+  CocoVm target(GMEMKIT_RUN_INCOMING, platform_key_, "guest-a");
+  std::optional<Migration> m;
+  {
+    Guest guest(*source_);
+    while (true) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::lock_guard<std::mutex> lock(source_->mu);
+      if (source_->steps >= 50) break;
+    }
+    m.emplace(*source_, target, key_.key);
+  }
+  ASSERT_EQ(m->send_code, GMEMKIT_OK) << m->send_err.message;
+  ASSERT_EQ(m->receive_code, GMEMKIT_OK) << m->receive_err.message;
+  EXPECT_GT(source_->coco->conversions(), 0u);
+  EXPECT_GE(m->sent.passes, 2u) << "a precopy pass while the guest ran, then the final one";
+  // The source stopped at its pause: the target holds exactly that memory and those attributes.
+  EXPECT_EQ(source_->run_state, GMEMKIT_RUN_PAUSED);
+  EXPECT_EQ(target.run_state, GMEMKIT_RUN_RUNNING);
+  EXPECT_EQ(target.coco->Snapshot(), source_->coco->Snapshot());
+  for (uint64_t gfn = 0; gfn < kMemBytes / kPage; ++gfn) {
+    if (gfn * kPage >= GMEMKIT_AGENT_AREA_GPA && gfn * kPage < GMEMKIT_AGENT_AREA_GPA + GMEMKIT_AGENT_AREA_BYTES) continue;
+    ASSERT_EQ(std::memcmp(target.Page(gfn), source_->Page(gfn), kPage), 0) << "gfn " << gfn;
+  }
 }
 
 TEST_F(CapiPrivateTest, LiveMigrationToAnotherPlatformFailsAndTheSourceRunsOn) {
