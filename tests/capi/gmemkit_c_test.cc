@@ -159,6 +159,7 @@ struct Key {
   gmemkit_key* key = nullptr;
 };
 
+// The options point into `path`: keep it alive while they are used.
 gmemkit_save_options SaveTo(const std::string& path) {
   gmemkit_save_options o{};
   o.struct_size = sizeof(o);
@@ -282,7 +283,8 @@ TEST(CapiTest, MemoryIsCheckedWhenRegistered) {
   // Saving without memory says so.
   Key key;
   gmem::testing::TempDir dir;
-  auto opts = SaveTo(dir.File("vm.img"));
+  std::string image = dir.File("vm.img");  // opts.path points into it
+  auto opts = SaveTo(image);
   EXPECT_EQ(gmemkit_snapshot_save(h.handle, key.key, &opts, nullptr, &err), GMEMKIT_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(err.message).find("call gmemkit_vm_set_memory first"), std::string::npos) << err.message;
   EXPECT_EQ(fake.run_state, GMEMKIT_RUN_RUNNING);
