@@ -162,14 +162,11 @@ class Reporter final : public migrate::MigrationEvents {
   }
   // A stall: an event, or one warning line on stderr in text mode (unless -q).
   void Stall(std::string_view what, const migrate::StallInfo& info, const StallFlags& stall) {
-    bool abort = stall.abort();
     Emit(StallEvent(info, stall));
     if (json_ || quiet_) return;
     std::lock_guard<std::mutex> lock(mu_);
     if (tty_) std::fprintf(stderr, "\r%92s\r", "");
-    std::fprintf(stderr, "%s: %s: warning: no progress for %.1f s (phase %s)%s\n", std::string(kTool).c_str(),
-                 std::string(what).c_str(), static_cast<double>(info.idle_ms) / 1000.0, info.at.phase.c_str(),
-                 abort ? "; aborting (--on-stall abort)" : "");
+    std::fputs(StallWarning(kTool, what, info, stall).c_str(), stderr);
   }
   void EndLine() {
     if (tty_) std::fprintf(stderr, "\r%92s\r", "");

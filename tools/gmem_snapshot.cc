@@ -239,9 +239,7 @@ class Reporter final : public migrate::MigrationEvents {
     if (json_ || quiet_) return;
     std::lock_guard<std::mutex> lock(mu_);
     EndLine();
-    std::fprintf(stderr, "%s: %s: warning: no progress for %.1f s (phase %s)%s\n", std::string(kTool).c_str(),
-                 std::string(what).c_str(), static_cast<double>(info.idle_ms) / 1000.0, info.at.phase.c_str(),
-                 stall.abort() ? "; aborting (--on-stall abort)" : "");
+    std::fputs(StallWarning(kTool, what, info, stall).c_str(), stderr);
   }
   int Error(std::string_view what, const Status& status) {
     EndLine();

@@ -1,5 +1,7 @@
 #include "tools/stall_policy.h"
 
+#include <cstdio>
+
 #include "tools/cancel_signals.h"
 
 namespace gmem::tools {
@@ -42,6 +44,14 @@ nlohmann::json StallEvent(const migrate::StallInfo& info, const StallFlags& flag
   return {{"event", "stall"},           {"idle_ms", info.idle_ms}, {"timeout_s", flags.timeout_s},
           {"action", flags.on_stall},   {"phase", info.at.phase},  {"pass", info.at.pass},
           {"bytes_sent", info.at.bytes_sent}};
+}
+
+std::string StallWarning(std::string_view tool, std::string_view what, const migrate::StallInfo& info,
+                         const StallFlags& flags) {
+  char idle[32];
+  std::snprintf(idle, sizeof idle, "%.1f", static_cast<double>(info.idle_ms) / 1000.0);
+  return std::string(tool) + ": " + std::string(what) + ": warning: no progress for " + idle + " s (phase " +
+         info.at.phase + ")" + (flags.abort() ? "; aborting (--on-stall abort)" : "") + "\n";
 }
 
 }  // namespace gmem::tools

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "base/status.h"
 #include "migrate/progress_monitor.h"
@@ -47,5 +48,10 @@ Status StallAware(const Status& status, const StallFlags& flags, const std::atom
 
 // The `stall` event's fields (docs/events.md).
 nlohmann::json StallEvent(const migrate::StallInfo& info, const StallFlags& flags);
+
+// The text-mode warning for a stall, one line with its newline:
+// "<tool>: <what>: warning: no progress for 2.0 s (phase precopy)[; aborting (--on-stall abort)]".
+std::string StallWarning(std::string_view tool, std::string_view what, const migrate::StallInfo& info,
+                         const StallFlags& flags);
 
 }  // namespace gmem::tools
