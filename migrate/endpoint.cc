@@ -1,15 +1,11 @@
 #include "migrate/endpoint.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
-#include <optional>
 #include <thread>
 
 #include "format/crypto.h"
@@ -29,25 +25,6 @@ bool IsListeningSocket(int fd) {
   int listening = 0;
   socklen_t len = sizeof(listening);
   return IsStreamSocket(fd) && ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0;
-}
-
-// A connection on a listening socket we did not create (fd:N), within `timeout_ms` (-1: forever).
-Expected<UniqueFd> AcceptOn(int fd, int timeout_ms) {
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    int n = ::poll(&p, 1, timeout_ms);
-    if (n == 0) return Status(Code::kIo, "waiting for a connection: timed out after " + std::to_string(timeout_ms) + " ms");
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(Code::kIo, "waiting for a connection: poll failed");
-    UniqueFd conn(::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC));
-    if (!conn.valid()) {
-      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) continue;  // a nonblocking listener
-      return ErrnoStatus(Code::kIo, "accept failed");
-    }
-    int one = 1;  // TCP: as Listener::Accept does; a Unix socket ignores it
-    ::setsockopt(conn.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return conn;
-  }
 }
 
 Expected<UniqueFd> DupFd(int fd) {
@@ -172,19 +149,17 @@ Expected<TargetChannels> AcceptTargetChannels(const transport::Uri& uri, int tim
     out.endpoints.push_back(std::move(endpoint));
     return out;
   }
-  std::optional<transport::Listener> listener;
-  if (!listening_fd) {
-    GMEM_ASSIGN_OR_RETURN(listener, uri.kind == transport::Uri::Kind::kTcp ? transport::Listener::Tcp(uri.host, uri.port)
-                                                                          : transport::Listener::Unix(uri.path));
-  }
-  auto accept = [&](int ms) { return listener.has_value() ? listener->Accept(ms) : AcceptOn(uri.fd, ms); };
-  GMEM_ASSIGN_OR_RETURN(UniqueFd first, accept(timeout_ms));
+  GMEM_ASSIGN_OR_RETURN(transport::Listener listener, listening_fd ? transport::Listener::Adopt(uri.fd)
+                                                      : uri.kind == transport::Uri::Kind::kTcp
+                                                          ? transport::Listener::Tcp(uri.host, uri.port)
+                                                          : transport::Listener::Unix(uri.path));
+  GMEM_ASSIGN_OR_RETURN(UniqueFd first, listener.Accept(timeout_ms));
   GMEM_ASSIGN_OR_RETURN(uint16_t count, PeekChannelCount(first.get()));
   out.endpoints.push_back(MakeEndpoint(std::move(first), uri, true));
   GMEM_ASSIGN_OR_RETURN(out.session, EstablishSession(out.endpoints[0], key, insecure, Role::kResponder, 0, count));
   for (uint16_t channel = 1; channel < count; ++channel) {
     // The source opens channel k + 1 only after channel k's handshake: they arrive in order.
-    GMEM_ASSIGN_OR_RETURN(UniqueFd fd, accept(30000));
+    GMEM_ASSIGN_OR_RETURN(UniqueFd fd, listener.Accept(30000));
     out.endpoints.push_back(MakeEndpoint(std::move(fd), uri, true));
     GMEM_RETURN_IF_ERROR(EstablishSession(out.endpoints.back(), key, insecure, Role::kResponder, channel, count,
                                           out.session)

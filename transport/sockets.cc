@@ -132,12 +132,35 @@ Expected<Listener> Listener::Unix(const std::string& path) {
   return Listener(std::move(fd), 0, path);
 }
 
+Expected<Listener> Listener::Adopt(int fd) {
+  std::string what = "listen on fd:" + std::to_string(fd);
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) return ErrnoStatus(Code::kIo, what);
+  if (listening == 0) return InvalidArgument(what + ": not a listening socket");
+  UniqueFd copy(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  if (!copy.valid()) return ErrnoStatus(Code::kIo, what);
+  sockaddr_storage bound{};
+  len = sizeof bound;
+  getsockname(copy.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+  uint16_t port = bound.ss_family == AF_INET6  ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                  : bound.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port)
+                                               : 0;
+  return Listener(std::move(copy), port, "");
+}
+
 Expected<UniqueFd> Listener::Accept(int timeout_ms) {
-  GMEM_RETURN_IF_ERROR(WaitFor(fd_.get(), POLLIN, timeout_ms, "waiting for a connection"));
-  UniqueFd conn(accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  if (!conn.valid()) return ErrnoStatus(Code::kIo, "accept failed");
-  if (unix_path_.empty()) Tune(conn.get());
-  return conn;
+  for (;;) {
+    GMEM_RETURN_IF_ERROR(WaitFor(fd_.get(), POLLIN, timeout_ms, "waiting for a connection"));
+    UniqueFd conn(accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (conn.valid()) {
+      if (unix_path_.empty()) Tune(conn.get());  // TCP_NODELAY; an adopted Unix socket ignores it
+      return conn;
+    }
+    // A connection that went away before it was taken, or another process took it (an inherited
+    // listener may be shared): wait for the next.
+    if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) return ErrnoStatus(Code::kIo, "accept failed");
+  }
 }
 
 Status SendWithFds(int sock, ByteSpan data, std::span<const int> fds) {

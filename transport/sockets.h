@@ -24,6 +24,9 @@ class Listener {
   static Expected<Listener> Tcp(const std::string& host, uint16_t port);
   // Replaces a stale socket file at `path`; removes it again on destruction.
   static Expected<Listener> Unix(const std::string& path);
+  // A listening stream socket the caller already has (systemd socket activation, fd:N): accepts
+  // on a duplicate of `fd`, which stays the caller's. Nothing is unlinked on destruction.
+  static Expected<Listener> Adopt(int fd);
   Listener(Listener&&) noexcept = default;
   Listener& operator=(Listener&&) noexcept = default;
   ~Listener();

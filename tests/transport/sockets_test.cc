@@ -50,6 +50,27 @@ TEST(SocketsTest, AcceptTimesOut) {
   EXPECT_THAT(listener->Accept(50), StatusIs(Code::kIo, "timed out after 50 ms"));
 }
 
+// An inherited listening socket (systemd's fd 3): accepted on, and left open for its owner.
+TEST(SocketsTest, AnAdoptedListenerAcceptsAndLeavesTheFdToItsOwner) {
+  TempDir dir;
+  std::string path = dir.File("activated.sock");
+  auto owner = Listener::Unix(path);  // stands in for systemd's socket
+  ASSERT_OK(owner);
+  {
+    auto adopted = Listener::Adopt(owner->fd());
+    ASSERT_OK(adopted);
+    std::thread client([&] { EXPECT_OK(ConnectUnix(path)); });
+    EXPECT_OK(adopted->Accept(2000));
+    client.join();
+  }
+  EXPECT_GE(fcntl(owner->fd(), F_GETFD), 0) << "the adopted listener closed its owner's fd";
+  EXPECT_EQ(access(path.c_str(), F_OK), 0) << "the adopted listener removed the socket file";
+  int file = open(dir.File("plain").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(file, 0);
+  EXPECT_THAT(Listener::Adopt(file), StatusIs(Code::kIo, "listen on fd:"));
+  close(file);
+}
+
 TEST(SocketsTest, UnixSocketPassesFileDescriptors) {
   TempDir dir;
   std::string path = dir.File("ctl.sock");
