@@ -1,6 +1,7 @@
 #include "transport/direct_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,35 @@ bool PrepareDirect(int fd, uint64_t& offset) {
   if (at < 0 || static_cast<uint64_t>(at) % kDirectAlignment != 0) return false;
   offset = static_cast<uint64_t>(at);
   return SetDirect(fd, true);  // EINVAL: the filesystem has no direct I/O
+}
+
+// Whether at least 99 % of the pages of `fd`'s file from `offset` to its end are in the page cache:
+// mincore over a mapping of the file, which reads and faults in nothing. An empty range or any
+// failure counts as not cached.
+bool MostlyCached(int fd, uint64_t offset) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) <= offset) return false;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  uint64_t start = offset - offset % page;
+  size_t length = static_cast<size_t>(static_cast<uint64_t>(st.st_size) - start);
+  void* map = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
+  if (map == MAP_FAILED) return false;
+  uint64_t pages = (length + page - 1) / page;
+  uint64_t allowed_missing = pages / 100;
+  uint64_t missing = 0;
+  constexpr uint64_t kWindowPages = 16384;  // 64 MiB of file per call
+  std::vector<unsigned char> resident(kWindowPages);
+  for (uint64_t first = 0; first < pages && missing <= allowed_missing; first += kWindowPages) {
+    uint64_t count = std::min(kWindowPages, pages - first);
+    uint64_t bytes = std::min<uint64_t>(count * page, length - first * page);
+    if (::mincore(static_cast<char*>(map) + first * page, bytes, resident.data()) != 0) {
+      missing = pages;
+      break;
+    }
+    for (uint64_t i = 0; i < count; ++i) missing += (resident[i] & 1) == 0 ? 1 : 0;
+  }
+  ::munmap(map, length);
+  return missing <= allowed_missing;
 }
 
 // Direct transfers off for the rest of the stream: the page cache from now on.
@@ -218,6 +248,10 @@ Status DirectFileWriter::WriteChunk(const AlignedChunk& chunk) {
 // ---- DirectFileReader ----
 
 std::unique_ptr<DirectFileReader> DirectFileReader::Start(FdChannel& file, const DirectFileOptions& options) {
+  if (options.prefer_cached) {
+    off_t at = ::lseek(file.fd(), 0, SEEK_CUR);
+    if (at >= 0 && MostlyCached(file.fd(), static_cast<uint64_t>(at))) return nullptr;
+  }
   return DirectFileIo::Start<DirectFileReader>(file, options);
 }
 

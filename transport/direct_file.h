@@ -4,7 +4,10 @@
 // through the page cache first allocates a page-cache page for every 4 KiB: on these machines
 // (memory the outer host has taken back faults in slowly) that made a 1.4 GB save spend more time
 // in the kernel than in the tool, and it pushes everything else out of the cache. A file a save
-// writes this way is not in the cache afterwards, so a restore reads it the same way.
+// writes this way is not in the cache afterwards, so a restore reads it the same way. A file that
+// is already in the page cache (copied in, read before, written by another tool) is read from
+// there instead: a direct read would fetch from the device what memory already holds, at a fraction
+// of the speed (measured here: 1.4-2.1 GB/s direct from the disk against ~6 GB/s from the cache).
 //
 // Both classes stage the stream in aligned chunks and keep one I/O thread a few chunks ahead
 // (writing behind, or reading ahead), so the device works while the tool encodes or decodes. If
@@ -33,6 +36,9 @@ namespace gmem::transport {
 struct DirectFileOptions {
   size_t chunk_bytes = size_t{2} << 20;  // one transfer; a multiple of kDirectAlignment
   unsigned depth = 4;                    // chunks in flight or waiting
+  // A reader does not start (Start returns null: read through the cache) when at least 99 % of the
+  // file's pages from its offset on are in the page cache (mincore; nothing is read to find out).
+  bool prefer_cached = true;
 };
 
 // The alignment of buffers, offsets and lengths of direct transfers (4 KiB covers the logical
@@ -124,7 +130,8 @@ class DirectFileWriter final : public ByteSink, public DirectFileIo {
 // reader and nothing else reads the fd's offset meanwhile.
 class DirectFileReader final : public ByteSource, public DirectFileIo {
  public:
-  // A reader, or null when direct reads cannot be used (as DirectFileWriter::Start).
+  // A reader, or null when direct reads cannot be used (as DirectFileWriter::Start) or are not
+  // worth it: the file is in the page cache (DirectFileOptions::prefer_cached).
   static std::unique_ptr<DirectFileReader> Start(FdChannel& file, const DirectFileOptions& options = {});
   ~DirectFileReader() override;
 

@@ -23,6 +23,7 @@ DirectFileOptions SmallChunks() {
   DirectFileOptions options;
   options.chunk_bytes = kChunk;
   options.depth = 3;
+  options.prefer_cached = false;  // these tests write their files just before: read them direct all the same
   return options;
 }
 
@@ -208,6 +209,33 @@ TEST(DirectFileTest, AReaderStartsAtTheFdsOffset) {
   ASSERT_OK(n);
   EXPECT_EQ(*n, data.size() - 8192);
   EXPECT_EQ(Bytes(got.begin(), got.begin() + static_cast<ptrdiff_t>(*n)), Bytes(data.begin() + 8192, data.end()));
+}
+
+// A file the page cache holds is read from there (no direct reader); once its pages are dropped
+// from the cache, the same file is read direct again.
+TEST(DirectFileTest, AFileInThePageCacheIsReadFromThere) {
+  TempDir dir;
+  std::string path = dir.File("image");
+  std::mt19937_64 rng(11);
+  Bytes data = ::gmem::testing::RandomBytes(rng, 4 * kChunk + 100);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+  }
+  FdChannel file = OpenChannel(path, O_RDONLY);
+  EXPECT_EQ(DirectFileReader::Start(file), nullptr);  // just written: every page is cached
+  EXPECT_FALSE(HasODirect(file.fd()));
+  // Written back, then dropped: now only the device has the bytes.
+  ASSERT_EQ(::fdatasync(file.fd()), 0);
+  ASSERT_EQ(::posix_fadvise(file.fd(), 0, 0, POSIX_FADV_DONTNEED), 0);
+  auto reader = DirectFileReader::Start(file);
+  if (reader == nullptr) GTEST_SKIP() << "the filesystem of /tmp has no O_DIRECT or keeps its pages cached";
+  EXPECT_TRUE(reader->direct());
+  Bytes got(data.size() + 1);
+  auto n = ReadFull(*reader, got);
+  ASSERT_OK(n);
+  got.resize(*n);
+  EXPECT_EQ(got, data);
 }
 
 TEST(SequentialFileTest, ReadsAFileByNameAndNamesAMissingOne) {
