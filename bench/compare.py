@@ -50,6 +50,8 @@ CASES = collections.OrderedDict([
     ("enc",        (["tls_precopy", "tls_multifd2", "tcp_multifd2"], "live, paused guest, hva slots, key file")),
     ("zstd",       (["tcp_multifd2_zstd1"], "live, paused guest, hva slots, insecure, --compress zstd:1")),
     ("plain_none", ([], "as plain with --compress none: checks that auto (plain's default) keeps up")),
+    ("plain_cold", (["tcp_precopy_colddst"], "as plain into a cold target: no --mem, memory faults in as the stream "
+                    "arrives, after %d s idle (freed memory handed back to the outer host), as QEMU's colddst" % 15)),
     ("plain_gmem", (["tcp_precopy", "tcp_multifd2"], "as plain, gmem slots (no dirty log)")),
     ("enc_gmem",   (["tls_precopy", "tls_multifd2", "tcp_multifd2"], "as enc, gmem slots")),
     ("snap_raw",   (["file_cat"], "snapshot save + restore, paused guest, insecure, --compress none")),
@@ -62,6 +64,7 @@ CASES = collections.OrderedDict([
 QUICK_CASES = ["plain", "enc", "zstd", "snap_raw", "dirty256"]
 TLS_QEMU = ("tls_precopy", "tls_multifd2")
 DIRTY_MIBS = {"dirty64": 64, "dirty256": 256, "dirty1024": 1024}
+COLD_WAIT_S = 15                 # migbench's COLD_WAIT: longer than the host's free-page reporting delay
 
 
 def log(msg):
@@ -597,9 +600,17 @@ def warm_memory(ctx, mem_bytes):
             os.unlink(path)
 
 
-def start_target(ctx, name, mem):
-    """An incoming VMM; with --mem it pre-creates and pre-populates the memory (warm destination)."""
+def start_target(ctx, name, mem, cold=False):
+    """An incoming VMM; with --mem it pre-creates and pre-populates the memory (warm destination).
+    cold: no --mem, started after COLD_WAIT_S idle, so the memory it creates when the stream
+    arrives faults in from the outer host (migbench's colddst policy)."""
     sock = os.path.join(ctx.scr, "%s-dst.sock" % name)
+    if cold:
+        time.sleep(COLD_WAIT_S)
+        p = ctx.spawn("%s_dst_vmm" % name, [ctx.bin["gmem-vmm"], "run", "--incoming", "--control", sock],
+                      label="target VMM (cold)")
+        wait_for(lambda: os.path.exists(sock), 60, "the target VMM's control socket", p)
+        return p, sock
     if ctx.incoming_mem is not False:
         argv = [ctx.bin["gmem-vmm"], "run", "--incoming", "--mem", mem, "--control", sock]
         p = ctx.spawn("%s_dst_vmm" % name, argv, label="target VMM")
@@ -699,7 +710,7 @@ def dirty_rate_for(mibs):
     return int(round(-DIRTY_WS_PAGES * math.log(1.0 - d / DIRTY_WS_PAGES)))
 
 
-def ours_live(ctx, case, rep, slot, mode, img, mem="2G", compress=None, dirty_mibs=None, timev=False):
+def ours_live(ctx, case, rep, slot, mode, img, mem="2G", compress=None, dirty_mibs=None, timev=False, cold=False):
     key = "ours:" + case
     name = "%s_r%d" % (case, rep)
     src = dst = recv = send = None
@@ -711,7 +722,7 @@ def ours_live(ctx, case, rep, slot, mode, img, mem="2G", compress=None, dirty_mi
         else:
             workload = "idle:rate=1000"
         src, src_sock = start_source(ctx, name, mem, slot, workload, img)
-        dst, dst_sock = start_target(ctx, name, mem)
+        dst, dst_sock = start_target(ctx, name, mem, cold=cold)
         src_digest = None
         if dirty_mibs is None:
             ctl(src_sock, "pause")
@@ -928,6 +939,8 @@ def run_ours(ctx, case, rep):
         ours_live(ctx, case, rep, "hva", "plain", img)
     elif case == "plain_gmem":
         ours_live(ctx, case, rep, "gmem", "plain", img)
+    elif case == "plain_cold":
+        ours_live(ctx, case, rep, "hva", "plain", img, cold=True)
     elif case == "enc":
         ours_live(ctx, case, rep, "hva", "enc", img)
     elif case == "enc_gmem":
@@ -1040,6 +1053,9 @@ def build_table(ctx, cases):
     if "plain" in cases:
         live_row("plain", "guest MB/s, plaintext", "tcp_precopy")
         live_row("plain", "guest MB/s, plaintext", "tcp_multifd2", goal=1.3)
+    if "plain_cold" in cases:
+        live_row("plain_cold", "guest MB/s, plaintext into a cold target (memory faults in as pages arrive)",
+                 "tcp_precopy_colddst")
     if "plain_gmem" in cases:
         live_row("plain_gmem", "guest MB/s, plaintext, gmem slots", "tcp_multifd2", goal=1.3, info=True)
     for case, info in (("enc", False), ("enc_gmem", True)):
