@@ -256,9 +256,12 @@ RoundRecord RunLiveRound(SoakContext& ctx, const RoundPlan& plan) {
     case Fault::kCancelSender: actions.push_back({fault_ms, [&] { kill(*r.send, SIGINT); }}); break;
     case Fault::kKillReceiver: actions.push_back({fault_ms, [&] { kill(*r.recv, SIGKILL); }}); break;
     case Fault::kKillTargetVmm:
-      // Only while recv works with it: once recv is done the VMM may hold the committed guest.
+      // Only while the VMM is still incoming (recv has not set its state, so nothing is committed).
+      // A running recv is not enough: between COMMIT and recv's exit the VMM holds the committed
+      // guest, and killing it then loses the guest by the fault's own hand (round 12 of a clean
+      // run did that).
       actions.push_back({fault_ms, [&] {
-                           if (r.recv->process.Running()) r.target->process.Kill();
+                           if (r.recv->process.Running() && r.target->State() == "incoming") r.target->process.Kill();
                          }});
       break;
     default: break;
