@@ -6,22 +6,6 @@
 
 namespace gmem::migrate {
 
-namespace {
-
-// Stops at the first non-zero cache line: a data page usually costs one line, a zero page a
-// full read.
-bool IsZeroPage(const std::byte* page) {
-  const auto* words = reinterpret_cast<const uint64_t*>(page);
-  for (size_t line = 0; line < memory::kPageSize / sizeof(uint64_t); line += 8) {
-    uint64_t acc = 0;
-    for (size_t i = line; i < line + 8; ++i) acc |= words[i];
-    if (acc != 0) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 PageSender::PageSender(ChannelPool& pool, const std::atomic<bool>* cancel, MigrationEvents* events)
     : pool_(&pool), cancel_(cancel), events_(events) {}
 
@@ -188,7 +172,7 @@ Status PageSender::Send(SourceRegion& region, const memory::PageBitmap& dirty, u
     if (record != nullptr) (*record)[page] = hash;
     if (unchanged != nullptr && hash == (*unchanged)[page]) {
       ++stats.unchanged_pages;  // the parent image has exactly this page
-    } else if (hole || IsZeroPage(src)) {
+    } else if (hole || memory::IsZeroPage(src)) {
       ++stats.zero_pages;
       if (!skip_zero) AddPage(page, format::RunKind::kZero);
     } else {
