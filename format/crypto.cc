@@ -144,13 +144,21 @@ Status Aes256Gcm::Seal(ByteSpan nonce, std::initializer_list<ByteSpan> aad, Muta
     return CryptoError("GCM encrypt");
   }
   size_t at = fill_at;
-  for (ByteSpan part : fill) {
-    if (part.size() > data.size() - at) return InvalidArgument("GCM: fill longer than the data");
-    if (!part.empty() &&
-        EVP_EncryptUpdate(ctx, U8(data.subspan(at)), &len, U8(part), static_cast<int>(part.size())) != 1) {
+  // Parts that lie back to back in memory (neighbouring guest pages) go in one call: GCM runs at
+  // ~4 GB/s in 4 KiB calls here against ~6.4 GB/s in 1 MiB calls.
+  for (size_t i = 0; i < fill.size();) {
+    ByteSpan run = fill[i++];
+    while (i < fill.size() && fill[i].data() == run.data() + run.size() && fill[i].size() <= INT_MAX - run.size()) {
+      run = ByteSpan(run.data(), run.size() + fill[i].size());
+      ++i;
+    }
+    if (run.size() > data.size() - at) return InvalidArgument("GCM: fill longer than the data");
+    if (run.size() > INT_MAX) return InvalidArgument("GCM: a fill part over 2 GiB");
+    if (!run.empty() &&
+        EVP_EncryptUpdate(ctx, U8(data.subspan(at)), &len, U8(run), static_cast<int>(run.size())) != 1) {
       return CryptoError("GCM encrypt");
     }
-    at += part.size();
+    at += run.size();
   }
   if (at != data.size()) return InvalidArgument("GCM: fill shorter than the data");
   if (EVP_EncryptFinal_ex(ctx, nullptr, &len) != 1 ||
