@@ -77,7 +77,7 @@ void ChannelPool::Work(size_t worker, bool shared) {
       choice.Record(compress, uint64_t{slot->batch.data.size()} * memory::kPageSize,
                     std::chrono::steady_clock::now() - start);
     }
-    if (slot->mapping != nullptr) slot->mapping->Release(slot->release_first, slot->release_count).IgnoreError();
+    if (slot->mapping != nullptr) release_.Add(*slot->mapping, slot->release_first, slot->release_count);
     {
       std::lock_guard<std::mutex> lock(mu_);
       --busy_;
@@ -127,6 +127,7 @@ Status ChannelPool::Drain(const std::atomic<bool>* cancel) {
   while (!done_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return queue_.empty() && busy_ == 0; })) {
     if (cancel != nullptr && cancel->load()) return Status(Code::kCancelled, "cancelled");
   }
+  release_.Flush();
   return error_;
 }
 

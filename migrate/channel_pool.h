@@ -19,6 +19,7 @@
 
 #include "base/bytes.h"
 #include "format/image_writer.h"
+#include "memory/deferred_release.h"
 #include "memory/guest_memfd_mapping.h"
 
 namespace gmem::migrate {
@@ -31,9 +32,9 @@ struct BatchSlot {
   Bytes buffer;
   std::byte* pages() { return buffer.data() + kHeadroom; }
   format::PageBatchInput batch;
-  // Guest pages [release_first, +release_count) of `mapping` that the batch read: the worker
-  // drops them from the process's page tables once it has encoded the batch (Release), so that
-  // streaming a whole guest does not map all of it.
+  // Guest pages [release_first, +release_count) of `mapping` that the batch read: once the worker
+  // has encoded the batch they go to the pool's DeferredRelease, which drops them from the
+  // process's page tables, so that streaming a whole guest does not map all of it.
   const memory::GuestMemfdMapping* mapping = nullptr;
   uint64_t release_first = 0;
   uint64_t release_count = 0;
@@ -57,7 +58,12 @@ class ChannelPool {
   void Submit(BatchSlot* slot);
   // Returns an unused slot. REQUIRES: `slot` came from Acquire() and was not submitted.
   void Release(BatchSlot* slot);
-  // Waits until every submitted batch was written; the first worker error, if any.
+  // Pages read for a batch that went nowhere (all zero): released with the encoded ones.
+  void ReleaseLater(const memory::GuestMemfdMapping& mapping, uint64_t first_page, uint64_t count) {
+    release_.Add(mapping, first_page, count);
+  }
+  // Waits until every submitted batch was written, then releases every page still pending; the
+  // first worker error, if any.
   // kCancelled once `cancel` is set while waiting (a channel blocked on a peer that stopped
   // reading would never drain).
   Status Drain(const std::atomic<bool>* cancel = nullptr);
@@ -89,6 +95,7 @@ class ChannelPool {
   bool stop_ = false;
   Status error_;
   std::atomic<uint64_t> wire_bytes_{0};
+  memory::DeferredRelease release_;  // REQUIRES: flushed (Drain) before a mapping in it goes
   std::vector<std::thread> threads_;
 };
 

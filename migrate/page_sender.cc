@@ -102,7 +102,7 @@ Status PageSender::Flush(SourceRegion& region, uint64_t generation, PassStats& s
   // when nothing of them goes out). handled_ ascends within a pass.
   uint64_t release_first = region.first_gmem_page() + handled_.front();
   uint64_t release_count = handled_.back() - handled_.front() + 1;
-  if (slot_->batch.runs.empty()) region.mapping->Release(release_first, release_count).IgnoreError();
+  if (slot_->batch.runs.empty()) pool_->ReleaseLater(*region.mapping, release_first, release_count);
   if (!slot_->batch.runs.empty()) {
     slot_->mapping = region.mapping.get();
     slot_->release_first = release_first;

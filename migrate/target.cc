@@ -193,8 +193,8 @@ Status MigrationTarget::OnPages(const format::PagesRecord& record) {
   // so that receiving a whole guest does not map all of it.
   if (!record.runs.empty()) {
     const format::PageRun& last = record.runs.back();
-    mapping.Release(first_gmem_page + record.runs.front().first_page,
-                    last.first_page + last.npages - record.runs.front().first_page).IgnoreError();
+    release_.Add(mapping, first_gmem_page + record.runs.front().first_page,
+                 last.first_page + last.npages - record.runs.front().first_page);
   }
   std::lock_guard<std::mutex> lock(apply_mu_);
   result_.data_pages += record.data_pages;
@@ -385,6 +385,7 @@ Status MigrationTarget::Receive() {
   for (const Status& st : statuses) {
     if (!st.ok() && st.code() != Code::kIo && st.code() != Code::kCorrupt) return st;
   }
+  release_.Flush();
   for (const Status& st : statuses) GMEM_RETURN_IF_ERROR(st);
   ++images_;
   return Status::Ok();

@@ -19,6 +19,7 @@
 #include "base/expected.h"
 #include "format/image_reader.h"
 #include "memory/attribute_map.h"
+#include "memory/deferred_release.h"
 #include "memory/guest_memfd_mapping.h"
 #include "migrate/endpoint.h"
 #include "agent/agent_exporter.h"
@@ -88,6 +89,9 @@ class MigrationTarget {
   }
   format::LayoutRecord layout_;
   std::vector<memory::GuestMemfdMapping> mappings_;
+  // Pages written through mappings_, dropped from this process's page tables in large ranges
+  // (flushed at the end of each image; declared after mappings_ so it never outlives them).
+  memory::DeferredRelease release_;
   std::vector<memory::AttributeMap> attrs_;
   std::vector<uint64_t> attrs_generation_;
   std::vector<PageVersions> versions_;  // per region: which update of each page is applied
