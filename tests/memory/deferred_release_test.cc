@@ -97,7 +97,8 @@ TEST_F(DeferredReleaseTest, ThreadsAddingSideBySideLeaveNothingMappedAfterFlush)
   for (std::thread& t : threads) t.join();
   release.Flush();
   EXPECT_EQ(MappedPages(0, kPages), 0u);
-  EXPECT_LT(release.calls(), kPages / 8);  // merged: fewer calls than ranges added
+  EXPECT_EQ(release.pending_pages(), 0u);
+  EXPECT_LE(release.calls(), kPages / 8);  // how many merged depends on how the threads interleaved
   ExpectContentsKept();
 }
 
