@@ -1,12 +1,11 @@
 #include "capi/memory_hash.h"
 
-#include <xxhash.h>
-
 #include <array>
 #include <cstring>
 #include <memory>
 
 #include "base/bytes.h"
+#include "base/xxh3.h"
 #include "migrate/private_pages.h"
 #include "migrate/source_region.h"
 

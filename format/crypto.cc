@@ -5,10 +5,11 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
-#include <xxhash.h>
 
 #include <climits>
 #include <string>
+
+#include "base/xxh3.h"
 
 namespace gmem::format {
 namespace {

@@ -1,14 +1,11 @@
 #include "memory/content_hash_source.h"
 
-#include <xxhash.h>
-#if defined(__x86_64__)
-#include <xxh_x86dispatch.h>  // libxxhash's runtime SSE2/AVX2/AVX-512 dispatch (4x faster in cache here)
-#endif
-
 #include <algorithm>
 #include <cstring>
 #include <string>
 #include <thread>
+
+#include "base/xxh3.h"
 
 namespace gmem::memory {
 

@@ -1,11 +1,10 @@
 #include "snapshot/image_contents.h"
 
-#include <xxhash.h>
-
 #include <array>
 #include <map>
 #include <memory>
 
+#include "base/xxh3.h"
 #include "format/image_reader.h"
 #include "migrate/incremental.h"
 #include "snapshot/image_errors.h"

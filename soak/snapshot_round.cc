@@ -13,8 +13,7 @@
 #include <map>
 #include <sstream>
 
-#include <xxhash.h>
-
+#include "base/xxh3.h"
 #include "soak/soak_context.h"
 
 namespace gmem::soak {

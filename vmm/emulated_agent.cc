@@ -1,7 +1,5 @@
 #include "vmm/emulated_agent.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <cstring>
 #include <thread>
@@ -10,6 +8,7 @@
 
 #include "agent/key_agreement.h"
 #include "agent/wire.h"
+#include "base/xxh3.h"
 #include "vmm/guest/guest_abi.h"
 #include "vmm/guest_image.h"
 

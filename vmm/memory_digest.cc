@@ -1,7 +1,6 @@
 #include "vmm/memory_digest.h"
 
 #include <sys/mman.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/xxh3.h"
 #include "vmm/guest/guest_abi.h"
 #include "vmm/x86_boot.h"
 
