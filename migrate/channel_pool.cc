@@ -15,7 +15,7 @@ ChannelPool::ChannelPool(std::vector<format::ImageWriter> writers, uint32_t slot
   // that encodes in parallel and takes turns writing (ImageWriter::EncodePages/WriteEncoded).
   size_t workers = std::max<size_t>(writers_.size(), 2);
   write_mu_ = std::make_unique<std::mutex[]>(writers_.size());
-  for (size_t i = 0; i < 2 * workers; ++i) {
+  for (size_t i = 0; i < 4 * workers; ++i) {
     auto slot = std::make_unique<BatchSlot>();
     slot->buffer.resize(BatchSlot::kHeadroom + uint64_t{slot_pages} * memory::kPageSize);
     free_.push_back(slot.get());

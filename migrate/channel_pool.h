@@ -42,10 +42,11 @@ struct BatchSlot {
 
 class ChannelPool {
  public:
-  // Takes the channels' writers (channel order) and starts one worker per writer, with
-  // 2 * writers.size() batch buffers of `slot_pages` pages. `adaptive`: each worker decides per
-  // batch whether to compress (CompressionChoice, --compress auto); else the stream's compression
-  // applies to every batch.
+  // Takes the channels' writers (channel order) and starts one worker per writer (at least two),
+  // with 4 batch buffers of `slot_pages` pages per worker (with 2, the workers and the reading
+  // thread waited on each other more: ~2.5 % slower on a 2 GiB plaintext migration here).
+  // `adaptive`: each worker decides per batch whether to compress (CompressionChoice, --compress
+  // auto); else the stream's compression applies to every batch.
   ChannelPool(std::vector<format::ImageWriter> writers, uint32_t slot_pages, bool adaptive = false);
   ~ChannelPool();  // stops and joins the workers
   ChannelPool(const ChannelPool&) = delete;
