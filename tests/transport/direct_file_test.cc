@@ -35,6 +35,12 @@ Bytes ReadWholeFile(const std::string& path) {
   return out;
 }
 
+// Writes `data` as the file at `path` (through the page cache, as any tool would).
+void WriteWholeFile(const std::string& path, ByteSpan data) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
 FdChannel OpenChannel(const std::string& path, int flags) {
   return FdChannel(UniqueFd(::open(path.c_str(), flags | O_CLOEXEC, 0600)), "file:" + path);
 }
@@ -160,10 +166,7 @@ TEST_P(DirectFileReaderTest, ReadsTheWholeFileThenEndOfFile) {
   std::string path = dir.File("image");
   std::mt19937_64 rng(GetParam() + 1);
   Bytes data = ::gmem::testing::RandomBytes(rng, GetParam());
-  {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  }
+  WriteWholeFile(path, data);
   FdChannel file = OpenChannel(path, O_RDONLY);
   auto reader = DirectFileReader::Start(file, SmallChunks());
   if (reader == nullptr) GTEST_SKIP() << "the filesystem of /tmp has no O_DIRECT";
@@ -196,10 +199,7 @@ TEST(DirectFileTest, AReaderStartsAtTheFdsOffset) {
   std::string path = dir.File("image");
   std::mt19937_64 rng(5);
   Bytes data = ::gmem::testing::RandomBytes(rng, 2 * kChunk + 77);
-  {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  }
+  WriteWholeFile(path, data);
   FdChannel file = OpenChannel(path, O_RDONLY);
   ASSERT_EQ(::lseek(file.fd(), 8192, SEEK_SET), 8192);
   auto reader = DirectFileReader::Start(file, SmallChunks());
@@ -218,10 +218,7 @@ TEST(DirectFileTest, AFileInThePageCacheIsReadFromThere) {
   std::string path = dir.File("image");
   std::mt19937_64 rng(11);
   Bytes data = ::gmem::testing::RandomBytes(rng, 4 * kChunk + 100);
-  {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  }
+  WriteWholeFile(path, data);
   FdChannel file = OpenChannel(path, O_RDONLY);
   EXPECT_EQ(DirectFileReader::Start(file), nullptr);  // just written: every page is cached
   EXPECT_FALSE(HasODirect(file.fd()));
@@ -243,10 +240,7 @@ TEST(SequentialFileTest, ReadsAFileByNameAndNamesAMissingOne) {
   std::string path = dir.File("image");
   std::mt19937_64 rng(9);
   Bytes data = ::gmem::testing::RandomBytes(rng, 3 * (2 << 20) + 5);  // crosses default-size chunks
-  {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-  }
+  WriteWholeFile(path, data);
   auto file = SequentialFile::Open(path);
   ASSERT_OK(file);
   Bytes got(data.size() + 1);
