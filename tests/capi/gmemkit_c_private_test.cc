@@ -37,6 +37,7 @@
 #include "gmemkit.h"
 #include "memory/kvm_system.h"
 #include "memory/vm.h"
+#include "tests/capi/capi_testing.h"
 #include "tests/testutil/testutil.h"
 #include "vmm/emulated_agent.h"
 #include "vmm/conversion.h"
@@ -51,12 +52,9 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kMemBytes = uint64_t{4} << 20;  // two 2 MiB regions (region 0 holds the agent area)
 constexpr std::string_view kPrivateCanary = "GMEMKIT-PRIVATE!";
 constexpr std::string_view kSharedCanary = "GMEMKIT-SHARED!!";
-constexpr uint8_t kKeyFill = 0x42;
+constexpr uint8_t kKeyFill = gmem::capi_testing::kTestKeyFill;
 // Private gfns: a run in region 0 below the agent area and one in region 1.
 constexpr uint64_t kPrivateRuns[2][2] = {{0x20, 6}, {0x300, 10}};
-
-#define SKIP_WITHOUT_KVM() \
-  if (!gmem::memory::KvmSystem::Available()) GTEST_SKIP() << "/dev/kvm is absent"
 
 std::shared_ptr<const gmem::agent::PlatformKey> NewPlatformKey() {
   auto key = gmem::agent::PlatformKey::Generate();
@@ -66,14 +64,9 @@ std::shared_ptr<const gmem::agent::PlatformKey> NewPlatformKey() {
 
 // A confidential VMM as gmem-vmm --coco emulated is one: guest memory, the emulated attribute
 // table, and the guest agent behind the doorbell. REQUIRES: /dev/kvm.
-struct CocoVm {
+struct CocoVm : gmem::capi_testing::VmmBasics {
   CocoVm(int state, std::shared_ptr<const gmem::agent::PlatformKey> platform_key, std::string_view guest_id)
-      : run_state(state) {
-    auto kvm = gmem::memory::KvmSystem::Open();
-    EXPECT_TRUE(kvm.ok()) << kvm.status().ToString();
-    auto created = gmem::memory::Vm::Create(*kvm);
-    EXPECT_TRUE(created.ok()) << created.status().ToString();
-    vm.emplace(std::move(created).value());
+      : VmmBasics(state, "vcpu0: rip=0x1000 sev-snp"), vm(gmem::capi_testing::NewKvmVm()) {
     auto mem = gmem::vmm::GuestMemory::Create(*vm, gmem::vmm::GuestMemory::MakeLayout(kMemBytes, 2));
     EXPECT_TRUE(mem.ok()) << mem.status().ToString();
     memory.emplace(std::move(mem).value());
@@ -120,40 +113,7 @@ struct CocoVm {
   }
 
   gmemkit_vmm_callbacks Callbacks() {
-    gmemkit_vmm_callbacks cb{};
-    cb.struct_size = sizeof(cb);
-    cb.ctx = this;
-    cb.run_state = [](void* ctx, int* state) {
-      auto* vm = static_cast<CocoVm*>(ctx);
-      std::lock_guard<std::mutex> lock(vm->mu);
-      *state = vm->run_state;
-      return 0;
-    };
-    cb.pause = [](void* ctx) {
-      auto* vm = static_cast<CocoVm*>(ctx);
-      std::lock_guard<std::mutex> lock(vm->mu);  // when pause returns, the guest writes nothing
-      vm->run_state = GMEMKIT_RUN_PAUSED;
-      return 0;
-    };
-    cb.resume = [](void* ctx) {
-      auto* vm = static_cast<CocoVm*>(ctx);
-      std::lock_guard<std::mutex> lock(vm->mu);
-      vm->run_state = GMEMKIT_RUN_RUNNING;
-      ++vm->resumes;
-      return 0;
-    };
-    cb.discard = [](void* ctx) {
-      ++static_cast<CocoVm*>(ctx)->discards;
-      return 0;
-    };
-    cb.get_state = [](void* ctx, gmemkit_buffer* out) {
-      auto* vm = static_cast<CocoVm*>(ctx);
-      return gmemkit_buffer_append(out, vm->state.data(), vm->state.size());
-    };
-    cb.set_state = [](void* ctx, const void* data, size_t len) {
-      static_cast<CocoVm*>(ctx)->state.assign(static_cast<const char*>(data), len);
-      return 0;
-    };
+    gmemkit_vmm_callbacks cb = gmem::capi_testing::BasicCallbacks(*this);
     cb.get_attributes = [](void* ctx, uint32_t region_id, uint8_t* attrs, uint64_t npages) {
       auto maps = static_cast<CocoVm*>(ctx)->coco->Snapshot();
       if (region_id >= maps.size() || maps[region_id].npages() != npages) return EINVAL;
@@ -206,40 +166,20 @@ struct CocoVm {
     ++steps;
   }
 
-  std::mutex mu;  // the guest's writes, pause/resume and the agent
   uint64_t steps = 0;
   std::optional<gmem::memory::Vm> vm;
   std::optional<gmem::vmm::GuestMemory> memory;
   std::unique_ptr<gmem::vmm::EmulatedCoco> coco;
   std::optional<gmem::vmm::EmulatedAgent> agent;
-  int run_state;
-  std::string state = "vcpu0: rip=0x1000 sev-snp";
   uint64_t area_gpa = GMEMKIT_AGENT_AREA_GPA;
-  int resumes = 0, discards = 0, doorbells = 0;
+  int doorbells = 0;
   int fail_doorbell = 0;
 };
 
-// A gmemkit_vm over a CocoVm with its memory registered, freed on destruction.
-struct Handle {
-  explicit Handle(CocoVm& vm, void (*tweak)(gmemkit_vmm_callbacks&) = nullptr) {
-    gmemkit_vmm_callbacks cb = vm.Callbacks();
-    if (tweak != nullptr) tweak(cb);
-    EXPECT_EQ(gmemkit_vm_new(&cb, &handle, nullptr), GMEMKIT_OK);
-    auto regions = vm.Regions();
-    EXPECT_EQ(gmemkit_vm_set_memory(handle, regions.data(), regions.size(), nullptr), GMEMKIT_OK);
-  }
-  ~Handle() { gmemkit_vm_free(handle); }
-  gmemkit_vm* handle = nullptr;
-};
-
-struct Key {
-  Key() {
-    std::vector<uint8_t> bytes(32, kKeyFill);
-    EXPECT_EQ(gmemkit_key_from_bytes(bytes.data(), bytes.size(), &key, nullptr), GMEMKIT_OK);
-  }
-  ~Key() { gmemkit_key_free(key); }
-  gmemkit_key* key = nullptr;
-};
+using Handle = gmem::capi_testing::VmHandle<CocoVm>;
+using Key = gmem::capi_testing::TestKey;
+using gmem::capi_testing::RestoreFrom;
+using gmem::capi_testing::SaveTo;
 
 size_t Count(std::string_view haystack, std::string_view needle) {
   size_t n = 0;
@@ -306,9 +246,7 @@ class CapiPrivateTest : public ::testing::Test {
   // Saves source_ to image_ (uncompressed: a plaintext canary would show in the decrypted pages).
   void SaveImage() {
     Handle h(*source_);
-    gmemkit_save_options opts{};
-    opts.struct_size = sizeof(opts);
-    opts.path = image_.c_str();
+    auto opts = SaveTo(image_);
     opts.compression = GMEMKIT_COMPRESSION_NONE;
     gmemkit_error err{};
     ASSERT_EQ(gmemkit_snapshot_save(h.handle, key_.key, &opts, &saved_, &err), GMEMKIT_OK) << err.message;
@@ -316,11 +254,8 @@ class CapiPrivateTest : public ::testing::Test {
 
   // Restores image_ into `target`; returns the code and fills err_.
   int Restore(CocoVm& target, void (*tweak)(gmemkit_vmm_callbacks&) = nullptr) {
-    Handle h(target, tweak);
-    gmemkit_restore_options opts{};
-    opts.struct_size = sizeof(opts);
-    opts.path = image_.c_str();
-    opts.fd = -1;
+    Handle h(target, /*register_memory=*/true, tweak);
+    auto opts = RestoreFrom(image_);
     err_ = gmemkit_error{};
     return gmemkit_snapshot_restore(h.handle, key_.key, &opts, nullptr, &err_);
   }
@@ -389,9 +324,7 @@ TEST_F(CapiPrivateTest, RestoreAsAnotherGuestFailsWithAuthAndTheVmNeverRuns) {
 TEST_F(CapiPrivateTest, AFailingDoorbellIsACallbackErrorOnSaveAndOnRestore) {
   source_->fail_doorbell = EIO;
   Handle h(*source_);
-  gmemkit_save_options opts{};
-  opts.struct_size = sizeof(opts);
-  opts.path = image_.c_str();
+  auto opts = SaveTo(image_);
   gmemkit_error err{};
   EXPECT_EQ(gmemkit_snapshot_save(h.handle, key_.key, &opts, nullptr, &err), GMEMKIT_ERR_CALLBACK) << err.message;
   EXPECT_NE(std::string(err.message).find("agent_doorbell"), std::string::npos) << err.message;
@@ -412,10 +345,8 @@ TEST_F(CapiPrivateTest, AFailingDoorbellIsACallbackErrorOnSaveAndOnRestore) {
 
 TEST_F(CapiPrivateTest, PrivatePagesWithoutAnAgentAreUnsupported) {
   // The table of an older VMM (struct_size before the agent callbacks): private pages refused.
-  Handle old(*source_, [](gmemkit_vmm_callbacks& cb) { cb.struct_size = offsetof(gmemkit_vmm_callbacks, agent_query); });
-  gmemkit_save_options opts{};
-  opts.struct_size = sizeof(opts);
-  opts.path = image_.c_str();
+  Handle old(*source_, /*register_memory=*/true, [](gmemkit_vmm_callbacks& cb) { cb.struct_size = offsetof(gmemkit_vmm_callbacks, agent_query); });
+  auto opts = SaveTo(image_);
   gmemkit_error err{};
   EXPECT_EQ(gmemkit_snapshot_save(old.handle, key_.key, &opts, nullptr, &err), GMEMKIT_ERR_UNSUPPORTED) << err.message;
   EXPECT_EQ(source_->doorbells, 0);
@@ -439,9 +370,7 @@ TEST_F(CapiPrivateTest, PrivatePagesWithoutAnAgentAreUnsupported) {
 TEST_F(CapiPrivateTest, AnAgentAreaElsewhereIsUnsupportedAndADoorbellNeedsAQuery) {
   source_->area_gpa = 0x300000;
   Handle h(*source_);
-  gmemkit_save_options opts{};
-  opts.struct_size = sizeof(opts);
-  opts.path = image_.c_str();
+  auto opts = SaveTo(image_);
   gmemkit_error err{};
   EXPECT_EQ(gmemkit_snapshot_save(h.handle, key_.key, &opts, nullptr, &err), GMEMKIT_ERR_UNSUPPORTED) << err.message;
   EXPECT_NE(std::string(err.message).find("0x300000"), std::string::npos) << err.message;

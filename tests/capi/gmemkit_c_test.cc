@@ -27,6 +27,7 @@
 #include "memory/kvm_system.h"
 #include "memory/kvm_uapi.h"
 #include "memory/vm.h"
+#include "tests/capi/capi_testing.h"
 #include "tests/testutil/testutil.h"
 
 namespace {
@@ -36,18 +37,10 @@ constexpr uint64_t kRegionBytes[2] = {uint64_t{2} << 20, uint64_t{1} << 20};
 constexpr uint64_t kRegionGpa[2] = {0, uint64_t{1} << 32};
 constexpr uint64_t kGmemFlags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 
-#define SKIP_WITHOUT_KVM() \
-  if (!gmem::memory::KvmSystem::Available()) GTEST_SKIP() << "/dev/kvm is absent"
-
 // A VMM with a KVM VM, two guest_memfd regions, a state blob, a run state and counters; each
-// callback can be made to fail with an errno. REQUIRES: /dev/kvm.
-struct FakeVm {
-  explicit FakeVm(int state) : run_state(state) {
-    auto kvm = gmem::memory::KvmSystem::Open();
-    EXPECT_TRUE(kvm.ok()) << kvm.status().ToString();
-    auto created = gmem::memory::Vm::Create(*kvm);
-    EXPECT_TRUE(created.ok()) << created.status().ToString();
-    vm.emplace(std::move(created).value());
+// callback can be made to fail with an errno (VmmBasics). REQUIRES: /dev/kvm.
+struct FakeVm : gmem::capi_testing::VmmBasics {
+  explicit FakeVm(int state) : VmmBasics(state, "vcpu0: rip=0x1000 rsp=0x8000"), vm(gmem::capi_testing::NewKvmVm()) {
     for (int r = 0; r < 2; ++r) {
       auto g = gmem::memory::GuestMemfd::Create(*vm, kRegionBytes[r], kGmemFlags);
       EXPECT_TRUE(g.ok()) << g.status().ToString();
@@ -78,102 +71,19 @@ struct FakeVm {
     return out;
   }
 
-  gmemkit_vmm_callbacks Callbacks() {
-    gmemkit_vmm_callbacks cb{};
-    cb.struct_size = sizeof(cb);
-    cb.ctx = this;
-    cb.run_state = [](void* ctx, int* state) {
-      *state = static_cast<FakeVm*>(ctx)->run_state;
-      return 0;
-    };
-    cb.pause = [](void* ctx) {
-      auto* vm = static_cast<FakeVm*>(ctx);
-      if (vm->fail_pause != 0) return vm->fail_pause;
-      std::lock_guard<std::mutex> lock(vm->mu);  // when pause returns, the guest writes nothing
-      vm->run_state = GMEMKIT_RUN_PAUSED;
-      ++vm->pauses;
-      return 0;
-    };
-    cb.resume = [](void* ctx) {
-      auto* vm = static_cast<FakeVm*>(ctx);
-      std::lock_guard<std::mutex> lock(vm->mu);
-      vm->run_state = GMEMKIT_RUN_RUNNING;
-      ++vm->resumes;
-      return 0;
-    };
-    cb.discard = [](void* ctx) {
-      ++static_cast<FakeVm*>(ctx)->discards;
-      return 0;
-    };
-    cb.get_state = [](void* ctx, gmemkit_buffer* out) {
-      auto* vm = static_cast<FakeVm*>(ctx);
-      if (vm->cancel_in_get_state != nullptr) gmemkit_vm_cancel(vm->cancel_in_get_state);
-      if (vm->fail_get_state != 0) return vm->fail_get_state;
-      return gmemkit_buffer_append(out, vm->state.data(), vm->state.size());
-    };
-    cb.set_state = [](void* ctx, const void* data, size_t len) {
-      auto* vm = static_cast<FakeVm*>(ctx);
-      if (vm->fail_set_state != 0) return vm->fail_set_state;
-      vm->state.assign(static_cast<const char*>(data), len);
-      if (vm->scribble_in_set_state) vm->mem[1][5] ^= 0xff;
-      ++vm->set_states;
-      return 0;
-    };
-    return cb;
-  }
+  gmemkit_vmm_callbacks Callbacks() { return gmem::capi_testing::BasicCallbacks(*this); }
 
-  std::mutex mu;  // held by the guest (Dirtier) while it writes, and by pause/resume
   std::optional<gmem::memory::Vm> vm;
   std::vector<gmem::memory::GuestMemfd> gmems;
-  int run_state;
   int fds[2];
   uint8_t* mem[2];
-  std::string state = "vcpu0: rip=0x1000 rsp=0x8000";
-  int pauses = 0, resumes = 0, discards = 0, set_states = 0;
-  int fail_pause = 0, fail_get_state = 0, fail_set_state = 0;
-  bool scribble_in_set_state = false;
-  gmemkit_vm* cancel_in_get_state = nullptr;
 };
 
-// A gmemkit_vm handle over a FakeVm (its callbacks as `tweak` changes them), freed on destruction.
-struct Handle {
-  explicit Handle(FakeVm& vm, bool register_memory = true, void (*tweak)(gmemkit_vmm_callbacks&) = nullptr) {
-    gmemkit_vmm_callbacks cb = vm.Callbacks();
-    if (tweak != nullptr) tweak(cb);
-    EXPECT_EQ(gmemkit_vm_new(&cb, &handle, nullptr), GMEMKIT_OK);
-    if (register_memory) {
-      auto regions = vm.Regions();
-      EXPECT_EQ(gmemkit_vm_set_memory(handle, regions.data(), regions.size(), nullptr), GMEMKIT_OK);
-    }
-  }
-  ~Handle() { gmemkit_vm_free(handle); }
-  gmemkit_vm* handle = nullptr;
-};
+using Handle = gmem::capi_testing::VmHandle<FakeVm>;
+using Key = gmem::capi_testing::TestKey;
 
-struct Key {
-  explicit Key(uint8_t fill = 0x42) {
-    std::vector<uint8_t> bytes(32, fill);
-    EXPECT_EQ(gmemkit_key_from_bytes(bytes.data(), bytes.size(), &key, nullptr), GMEMKIT_OK);
-  }
-  ~Key() { gmemkit_key_free(key); }
-  gmemkit_key* key = nullptr;
-};
-
-// The options point into `path`: keep it alive while they are used.
-gmemkit_save_options SaveTo(const std::string& path) {
-  gmemkit_save_options o{};
-  o.struct_size = sizeof(o);
-  o.path = path.c_str();
-  return o;
-}
-
-gmemkit_restore_options RestoreFrom(const std::string& path) {
-  gmemkit_restore_options o{};
-  o.struct_size = sizeof(o);
-  o.path = path.c_str();
-  o.fd = -1;
-  return o;
-}
+using gmem::capi_testing::RestoreFrom;
+using gmem::capi_testing::SaveTo;
 
 class CapiSnapshotTest : public ::testing::Test {
  protected:
@@ -432,7 +342,7 @@ TEST_F(CapiSnapshotTest, TruncatedImageIsCorruptAndTheVmIsDiscardedNotResumed) {
 TEST_F(CapiSnapshotTest, ADigestMismatchKeepsTheVmFromResuming) {
   SaveImage();
   FakeVm target(GMEMKIT_RUN_INCOMING);
-  target.scribble_in_set_state = true;  // memory changes behind the engine's back
+  target.on_set_state = [&target] { target.mem[1][5] ^= 0xff; };  // memory changes behind the engine's back
   Handle h(target);
   auto opts = RestoreFrom(image_);
   gmemkit_error err{};
